@@ -1,0 +1,63 @@
+"""Typed settings for harmonia, read from the environment (prefix ``HARMONIA_``) or a .env file.
+
+Every path the pipeline writes to and every credential it reads lives here, so nothing else
+reads ``os.environ`` directly. Secrets are ``SecretStr`` and never reach a log line.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+class Credentials(BaseSettings):
+    """Per-source credentials. Defaults are the demo APIs' own (documented, not secret)."""
+
+    model_config = SettingsConfigDict(env_prefix="HARMONIA_", env_file=".env", extra="ignore")
+
+    voice_token: SecretStr = SecretStr("demo-voice-token")
+    sms_account_sid: str = "AC00000000000000000000000000000000"
+    sms_auth_token: SecretStr = SecretStr("demo-sms-auth-token")
+    email_user: str = "api@harmonia.example"
+    email_api_token: SecretStr = SecretStr("demo-email-api-token")
+    chat_token: SecretStr = SecretStr("demo-chat-token")
+    messenger_page_id: str = "104000000000001"
+    messenger_access_token: SecretStr = SecretStr("demo-messenger-page-token")
+    surveys_api_key: SecretStr = SecretStr("demo-surveys-api-key")
+    crm_token: SecretStr = SecretStr("demo-crm-private-app-token")
+
+
+class Settings(BaseSettings):
+    """Where things live and how the pipeline behaves."""
+
+    model_config = SettingsConfigDict(env_prefix="HARMONIA_", env_file=".env", extra="ignore")
+
+    home: Path = Field(default=REPO_ROOT / "var", description="root of everything a run writes")
+    demo_host: str = "127.0.0.1"
+    demo_port: int = 8765
+    demo_seed: int = 42
+    demo_customers: int = 2000
+
+    @property
+    def warehouse_path(self) -> Path:
+        return self.home / "warehouse.duckdb"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.home / "reports"
+
+    @property
+    def gx_output_dir(self) -> Path:
+        return self.home / "gx"
+
+    @property
+    def demo_base_url(self) -> str:
+        return f"http://{self.demo_host}:{self.demo_port}"
+
+
+def get_settings() -> Settings:
+    return Settings()
