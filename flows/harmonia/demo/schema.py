@@ -31,6 +31,10 @@ CUSTOMERS = pa.schema(
         ("crm_id", pa.string()),  # HubSpot object id; null if not in the CRM
         ("crm_created_at", pa.int64()),
         ("crm_updated_at", pa.int64()),  # last modification (may be after first delivery)
+        # added by the generator's author: the phone the CRM row holds (a company's contacts
+        # are filed under its switchboard; else own phone, else the family landline); null if
+        # not in the CRM. The CRM row's e-mail is ``email``.
+        ("crm_phone_e164", pa.string()),
     ]
 )
 
