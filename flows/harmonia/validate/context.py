@@ -1,0 +1,95 @@
+"""The Great Expectations file context: committed suites in ``expectations/``, output in var/.
+
+The context's own configuration lives in the git-ignored output folder
+(``Settings.gx_output_dir``, i.e. ``$HARMONIA_HOME/gx``) and is written by this module on every
+open, so it cannot drift from the code. It points the expectations store at the repository's
+``expectations/`` folder (committed, reviewable JSON, one file per suite) and keeps everything
+a run produces — validation results, Data Docs, validation definitions, the pandas data source
+— under the output folder.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from harmonia.settings import REPO_ROOT
+
+if TYPE_CHECKING:
+    from great_expectations.data_context import FileDataContext
+
+#: where the committed suites live
+EXPECTATIONS_DIR = REPO_ROOT / "expectations"
+DATA_DOCS_SITE = "local_site"
+
+_CONFIG = """\
+# Written by harmonia.validate.context on every open: do not edit (edit the code).
+config_version: 4
+analytics_enabled: false
+progress_bars:
+  globally: false
+stores:
+  expectations_store:
+    class_name: ExpectationsStore
+    store_backend:
+      class_name: TupleFilesystemStoreBackend
+      suppress_store_backend_id: true
+      base_directory: {expectations_dir}
+  validation_results_store:
+    class_name: ValidationResultsStore
+    store_backend:
+      class_name: TupleFilesystemStoreBackend
+      base_directory: validations/
+  checkpoint_store:
+    class_name: CheckpointStore
+    store_backend:
+      class_name: TupleFilesystemStoreBackend
+      suppress_store_backend_id: true
+      base_directory: checkpoints/
+  validation_definition_store:
+    class_name: ValidationDefinitionStore
+    store_backend:
+      class_name: TupleFilesystemStoreBackend
+      base_directory: validation_definitions/
+expectations_store_name: expectations_store
+validation_results_store_name: validation_results_store
+checkpoint_store_name: checkpoint_store
+data_docs_sites:
+  {site}:
+    class_name: SiteBuilder
+    show_how_to_buttons: false
+    store_backend:
+      class_name: TupleFilesystemStoreBackend
+      base_directory: data_docs/{site}/
+    site_index_builder:
+      class_name: DefaultSiteIndexBuilder
+"""
+
+
+def open_context(gx_dir: Path, expectations_dir: Path | None = None) -> FileDataContext:
+    """Open (creating if needed) the file context rooted at ``gx_dir``.
+
+    ``expectations_dir`` defaults to the repository's ``expectations/``; tests point it at a
+    copy so that they can change a suite without touching the committed one.
+    """
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+    import great_expectations as gx
+
+    gx_dir = Path(gx_dir).resolve()
+    exp_dir = Path(expectations_dir or EXPECTATIONS_DIR).resolve()
+    gx_dir.mkdir(parents=True, exist_ok=True)
+    exp_dir.mkdir(parents=True, exist_ok=True)
+    config = _CONFIG.format(expectations_dir=exp_dir.as_posix(), site=DATA_DOCS_SITE)
+    yml = gx_dir / "great_expectations.yml"
+    # The pandas data source is re-registered at every open (add_or_update), so rewriting the
+    # file drops nothing that matters; it does reset a hand-edited store path.
+    if not yml.exists() or yml.read_text() != config:
+        yml.write_text(config)
+    context = gx.get_context(mode="file", context_root_dir=str(gx_dir))
+    return context  # type: ignore[return-value]
+
+
+def data_docs_index(gx_dir: Path) -> Path:
+    """The Data Docs site's index page (it exists once docs have been built)."""
+    return Path(gx_dir).resolve() / "data_docs" / DATA_DOCS_SITE / "index.html"

@@ -1,0 +1,633 @@
+"""Validation of pending landing batches (and replay of the quarantine) with GX on pandas.
+
+Per source: read the pending landing batches, flatten each entity's raw JSON into a checkable
+frame, run that entity's suite on it (COMPLETE results keyed by ``record_id`` +
+``record_version``), build its Data Docs page, then in ONE DuckDB transaction copy passing
+records to ``raw.<source>_<entity>``, failing ones to ``dq.quarantine_<source>``, write the
+data-quality record (``dq.dq_validation_runs``, ``dq.dq_expectation_results``,
+``dq.dq_reconciliation``) and stamp the batches ``validated_at``. A crash before the commit
+leaves the batches pending (validated again next run); after it, they are never validated
+twice. Thresholds and reconciliation are enforced after everything is recorded.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+import pandas as pd
+
+from harmonia.validate import store
+from harmonia.validate.fields import RecordCheck
+from harmonia.validate.flatten import flatten
+from harmonia.validate.suites import expectation_columns
+
+if TYPE_CHECKING:
+    from great_expectations.core import ExpectationSuiteValidationResult
+    from great_expectations.data_context import AbstractDataContext
+
+DATASOURCE = "harmonia"
+INDEX_COLUMNS = ["record_id", "record_version"]
+SAMPLE_SIZE = 5
+
+
+class DataQualityError(RuntimeError):
+    """A source's share of failing records is above the threshold (everything is recorded)."""
+
+
+class ReconciliationError(RuntimeError):
+    """``extracted != valid + quarantined + duplicates`` for a source (everything is recorded)."""
+
+
+class SuiteError(RuntimeError):
+    """A suite is missing or an expectation could not be evaluated: no row can be judged."""
+
+
+@dataclass
+class ExpectationOutcome:
+    expectation: str
+    column: str
+    description: str
+    success: bool
+    element_count: int
+    unexpected_count: int
+    sample_values: list[Any]
+    sample_record_ids: list[str]
+
+
+@dataclass
+class EntityResult:
+    source: str
+    entity: str
+    suite: str
+    evaluated: int
+    failed: int
+    outcomes: list[ExpectationOutcome]
+    data_docs_path: str | None
+    docs_key: tuple[str, str, str, str]  # (suite, run name, run time, batch id) of the result
+    started_at: datetime
+    finished_at: datetime
+
+
+@dataclass
+class SourceReport:
+    """What one source's validation (or replay) did, for the artifact and the caller."""
+
+    run_id: str
+    source: str
+    kind: str  # landing | replay
+    entities: list[EntityResult] = field(default_factory=list)
+    batches: int = 0
+    extracted: int = 0
+    duplicates: int = 0
+    valid: int = 0
+    quarantined: int = 0
+    balanced: bool = True
+    released: int = 0  # replay: rows moved from quarantine to raw
+
+    @property
+    def evaluated(self) -> int:
+        return sum(e.evaluated for e in self.entities)
+
+    @property
+    def failed(self) -> int:
+        return sum(e.failed for e in self.entities)
+
+    @property
+    def failure_share(self) -> float:
+        return self.failed / self.evaluated if self.evaluated else 0.0
+
+    def top_failures(self, n: int = 3) -> list[tuple[str, str, str, int]]:
+        """``(entity, expectation, column, unexpected_count)`` of the most violated checks."""
+        rows = [
+            (e.entity, o.expectation, o.column, o.unexpected_count)
+            for e in self.entities
+            for o in e.outcomes
+            if o.unexpected_count
+        ]
+        return sorted(rows, key=lambda r: (-r[3], r[0], r[1], r[2]))[:n]
+
+
+def new_run_id() -> str:
+    return f"val-{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
+
+
+def _secrets() -> set[str]:
+    from harmonia.settings import Credentials
+
+    values = set()
+    for value in Credentials().model_dump().values():
+        raw = value.get_secret_value() if hasattr(value, "get_secret_value") else None
+        if raw:
+            values.add(raw)
+    return values
+
+
+def _scrub(value: Any, secrets: set[str]) -> Any:
+    """Samples are data, never credentials: any value containing a secret is masked."""
+    if isinstance(value, str) and any(s in value for s in secrets):
+        return "***redacted***"
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+# --- GX -------------------------------------------------------------------------------------
+
+
+def _validation_definition(context: AbstractDataContext, suite_name: str) -> Any:
+    import great_expectations as gx
+    from great_expectations.exceptions import DataContextError
+
+    try:
+        suite = context.suites.get(suite_name)
+    except DataContextError as exc:
+        raise SuiteError(
+            f"no expectation suite {suite_name!r} in the expectations store: "
+            "run `harmonia write-suites`"
+        ) from exc
+    source = context.data_sources.add_or_update_pandas(DATASOURCE)
+    try:
+        asset = source.get_asset(suite_name)
+    except LookupError:
+        asset = source.add_dataframe_asset(suite_name)
+    try:
+        batch_definition = asset.get_batch_definition("whole")
+    except (KeyError, LookupError):
+        batch_definition = asset.add_batch_definition_whole_dataframe("whole")
+    return context.validation_definitions.add_or_update(
+        gx.ValidationDefinition(name=suite_name, data=batch_definition, suite=suite)
+    )
+
+
+def run_suite(
+    context: AbstractDataContext,
+    check: RecordCheck,
+    frame: pd.DataFrame,
+    run_id: str,
+    run_time: datetime,
+) -> tuple[EntityResult, dict[tuple[str, str], list[dict[str, str]]]]:
+    """Validate ``frame`` with the entity's suite; returns the result and, per failing record
+    key, the expectations it failed (``[{"expectation": type, "column": ...}]``)."""
+    from great_expectations.core.run_identifier import RunIdentifier
+
+    started = datetime.now(UTC)
+    definition = _validation_definition(context, check.suite_name)
+    gx_run = RunIdentifier(run_name=run_id, run_time=run_time)
+    result: ExpectationSuiteValidationResult = definition.run(
+        batch_parameters={"dataframe": frame},
+        result_format={
+            "result_format": "COMPLETE",
+            "unexpected_index_column_names": INDEX_COLUMNS,
+            "return_unexpected_index_query": False,
+        },
+        run_id=gx_run,
+    )
+    docs_key = (check.suite_name, run_id, run_time.isoformat(), str(result.batch_id))
+    page = None
+    for site in context.get_docs_sites_urls(
+        resource_identifier=_result_identifier(docs_key), only_if_exists=False
+    ):
+        page = str(site.get("site_url") or "").removeprefix("file://") or None
+
+    secrets = _secrets()
+    position = {
+        key: i for i, key in enumerate(zip(frame.record_id, frame.record_version, strict=True))
+    }
+    failures: dict[tuple[str, str], list[dict[str, str]]] = defaultdict(list)
+    outcomes: list[ExpectationOutcome] = []
+    for item in result.results:
+        config = item.expectation_config.to_json_dict()
+        etype = str(config["type"])
+        column = expectation_columns(config)
+        if item.exception_info and item.exception_info.get("raised_exception"):
+            raise SuiteError(
+                f"{check.suite_name}: {etype} on {column!r} could not be evaluated: "
+                f"{item.exception_info.get('exception_message')}"
+            )
+        res = item.result or {}
+        keys = []
+        for row in res.get("unexpected_index_list") or []:
+            key = (str(row["record_id"]), str(row["record_version"]))
+            if key not in position:
+                continue
+            if not failures[key] or failures[key][-1] != {"expectation": etype, "column": column}:
+                failures[key].append({"expectation": etype, "column": column})
+            keys.append(key)
+        unexpected = int(res.get("unexpected_count") or 0)
+        if not item.success and not keys:
+            raise SuiteError(
+                f"{check.suite_name}: {etype} on {column!r} failed without naming rows; "
+                "only row-level expectations may be used"
+            )
+        sample_cols = [
+            c for c in (config.get("meta") or {}).get("sample_columns", []) if c in frame.columns
+        ]
+        samples: list[Any] = []
+        sample_ids: list[str] = []
+        for key in dict.fromkeys(keys):
+            if len(sample_ids) < SAMPLE_SIZE:
+                sample_ids.append(key[0])
+            if sample_cols and len(samples) < SAMPLE_SIZE:
+                row = frame.iloc[position[key]]
+                vals = [_scrub(row[c], secrets) for c in sample_cols]
+                value = vals[0] if len(vals) == 1 else vals
+                if value not in samples:
+                    samples.append(value)
+            if len(sample_ids) >= SAMPLE_SIZE and len(samples) >= SAMPLE_SIZE:
+                break
+        outcomes.append(
+            ExpectationOutcome(
+                expectation=etype,
+                column=column,
+                description=str(config.get("description") or ""),
+                success=bool(item.success),
+                element_count=int(res.get("element_count") or len(frame)),
+                unexpected_count=unexpected,
+                sample_values=samples,
+                sample_record_ids=sample_ids,
+            )
+        )
+    entity_result = EntityResult(
+        source=check.source,
+        entity=check.entity,
+        suite=check.suite_name,
+        evaluated=len(frame),
+        failed=len(failures),
+        outcomes=outcomes,
+        data_docs_path=page,
+        docs_key=docs_key,
+        started_at=started,
+        finished_at=datetime.now(UTC),
+    )
+    return entity_result, dict(failures)
+
+
+def _result_identifier(key: tuple[str, str, str, str]) -> Any:
+    from great_expectations.core.run_identifier import RunIdentifier
+    from great_expectations.data_context.types.resource_identifiers import (
+        ExpectationSuiteIdentifier,
+        ValidationResultIdentifier,
+    )
+
+    suite, run_name, run_time, batch_id = key
+    return ValidationResultIdentifier(
+        expectation_suite_identifier=ExpectationSuiteIdentifier(name=suite),
+        run_id=RunIdentifier(run_name=run_name, run_time=datetime.fromisoformat(run_time)),
+        batch_identifier=batch_id,
+    )
+
+
+def build_data_docs(context: AbstractDataContext, reports: list[SourceReport]) -> None:
+    """Render the Data Docs pages of these validations (and the site index) as HTML.
+
+    Done once per run, after every source, because each build also re-renders the index.
+    """
+    keys = [e.docs_key for r in reports for e in r.entities]
+    if keys:
+        context.build_data_docs(resource_identifiers=[_result_identifier(k) for k in keys])
+    else:
+        context.build_data_docs()
+
+
+# --- warehouse writes ------------------------------------------------------------------------
+
+
+def _verdicts(
+    entity: str, frame: pd.DataFrame, failures: dict[tuple[str, str], list[dict[str, str]]]
+) -> pd.DataFrame:
+    failed = [
+        json.dumps(failures[key]) if key in failures else None
+        for key in zip(frame.record_id, frame.record_version, strict=True)
+    ]
+    return pd.DataFrame(
+        {
+            "record_id": frame.record_id.astype(str),
+            "record_version": frame.record_version.astype(str),
+            "entity": entity,
+            "failed_expectations": pd.Series(failed, dtype="object"),
+        }
+    )
+
+
+def _record_results(
+    con: duckdb.DuckDBPyConnection, run_id: str, kind: str, r: EntityResult, batches: int
+) -> None:
+    con.execute(
+        "insert into dq.dq_validation_runs values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            run_id,
+            r.source,
+            r.entity,
+            r.suite,
+            kind,
+            batches,
+            r.evaluated,
+            r.failed,
+            r.failed == 0,
+            r.started_at,
+            r.finished_at,
+            r.data_docs_path,
+        ],
+    ).fetchall()
+    if r.outcomes:
+        con.executemany(
+            "insert into dq.dq_expectation_results values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                [
+                    run_id,
+                    r.source,
+                    r.entity,
+                    r.suite,
+                    o.expectation,
+                    o.column,
+                    o.description,
+                    o.success,
+                    o.element_count,
+                    o.unexpected_count,
+                    json.dumps(o.sample_values, default=str),
+                    json.dumps(o.sample_record_ids),
+                ]
+                for o in r.outcomes
+            ],
+        )
+
+
+def validate_source(
+    con: duckdb.DuckDBPyConnection,
+    context: AbstractDataContext,
+    source: str,
+    run_id: str,
+    checks: dict[str, RecordCheck],
+    *,
+    phone_region: str = "BR",
+) -> SourceReport | None:
+    """Validate a source's pending landing batches; None when nothing is pending."""
+    report = SourceReport(run_id=run_id, source=source, kind="landing")
+    pending = store.pending_batches(con, source)
+    if not pending:
+        return None
+    by_entity: dict[str, list[str]] = defaultdict(list)
+    for batch_id, entity in pending:
+        by_entity[entity].append(batch_id)
+    for entity in by_entity:
+        if f"{source}_{entity}" not in checks:
+            raise SuiteError(f"{source}: landing has entity {entity!r} but no suite checks it")
+    batch_ids = [b for b, _ in pending]
+    run_time = datetime.now(UTC)
+
+    verdicts: list[pd.DataFrame] = []
+    for entity in sorted(by_entity):
+        check = checks[f"{source}_{entity}"]
+        rows = store.landing_rows(con, source, entity, by_entity[entity])
+        if not rows:
+            continue
+        frame = flatten(check, rows, phone_region=phone_region)
+        result, failures = run_suite(context, check, frame, run_id, run_time)
+        report.entities.append(result)
+        verdicts.append(_verdicts(entity, frame, failures))
+
+    now = datetime.now(UTC)
+    con.execute("begin transaction").fetchall()
+    try:
+        still = con.execute(
+            "select count(*) from landing.batches "
+            "where list_contains(?, batch_id) and validated_at is null",
+            [batch_ids],
+        ).fetchall()[0]
+        if not still or still[0] != len(batch_ids):
+            raise RuntimeError(f"{source}: landing batches were validated concurrently; retry")
+        if verdicts:
+            con.register("_verdicts", pd.concat(verdicts, ignore_index=True))
+            for entity in by_entity:
+                join = (
+                    "from landing.records r join _verdicts v on v.entity = r.entity "
+                    "and v.record_id = r.record_id "
+                    "and v.record_version = coalesce(r.record_version, '') "
+                    "where r.source = ? and r.entity = ? and list_contains(?, r.batch_id)"
+                )
+                con.execute(
+                    f"insert into {store.raw_table(source, entity)} "
+                    "select r.record_id, r.record_version, r.raw_json, r.run_id, r.batch_id, "
+                    f"r.extracted_at, ?, ? {join} and v.failed_expectations is null",
+                    [now, run_id, source, entity, by_entity[entity]],
+                ).fetchall()
+                con.execute(
+                    f"insert into {store.quarantine_table(source)} "
+                    "select r.record_id, r.record_version, r.entity, r.raw_json, r.run_id, "
+                    "r.batch_id, r.extracted_at, v.failed_expectations::json, ?, ? "
+                    f"{join} and v.failed_expectations is not null",
+                    [now, run_id, source, entity, by_entity[entity]],
+                ).fetchall()
+            con.unregister("_verdicts")
+        con.execute(
+            "update landing.batches set validated_at = ? where list_contains(?, batch_id)",
+            [now, batch_ids],
+        ).fetchall()
+        for result in report.entities:
+            _record_results(con, run_id, "landing", result, len(by_entity[result.entity]))
+        _reconcile(con, report, source, batch_ids, list(by_entity), now)
+        con.execute("commit").fetchall()
+    except BaseException:
+        con.execute("rollback").fetchall()
+        raise
+    return report
+
+
+def _reconcile(
+    con: duckdb.DuckDBPyConnection,
+    report: SourceReport,
+    source: str,
+    batch_ids: list[str],
+    entities: list[str],
+    now: datetime,
+) -> None:
+    extracted, duplicates = con.execute(
+        "select coalesce(sum(records), 0), coalesce(sum(duplicates), 0) from landing.batches "
+        "where list_contains(?, batch_id)",
+        [batch_ids],
+    ).fetchall()[0]
+    (landed,) = con.execute(
+        "select count(*) from landing.records where source = ? and list_contains(?, batch_id)",
+        [source, batch_ids],
+    ).fetchall()[0]
+    valid = 0
+    for entity in entities:
+        (n,) = con.execute(
+            f"select count(*) from {store.raw_table(source, entity)} "
+            "where validation_run_id = ? and list_contains(?, batch_id)",
+            [report.run_id, batch_ids],
+        ).fetchall()[0]
+        valid += int(n)
+    (quarantined,) = con.execute(
+        f"select count(*) from {store.quarantine_table(source)} "
+        "where validation_run_id = ? and list_contains(?, batch_id)",
+        [report.run_id, batch_ids],
+    ).fetchall()[0]
+    report.batches = len(batch_ids)
+    report.extracted, report.duplicates = int(extracted), int(duplicates)
+    report.valid, report.quarantined = valid, int(quarantined)
+    report.balanced = report.extracted == report.valid + report.quarantined + report.duplicates
+    con.execute(
+        "insert into dq.dq_reconciliation values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            report.run_id,
+            source,
+            report.batches,
+            report.extracted,
+            report.duplicates,
+            int(landed),
+            report.valid,
+            report.quarantined,
+            report.balanced,
+            now,
+        ],
+    ).fetchall()
+
+
+def replay_source(
+    con: duckdb.DuckDBPyConnection,
+    context: AbstractDataContext,
+    source: str,
+    run_id: str,
+    checks: dict[str, RecordCheck],
+    *,
+    phone_region: str = "BR",
+) -> SourceReport | None:
+    """Re-validate a source's quarantined rows with the current suites; rows that now pass
+    move to raw (removed from quarantine, the move kept in ``dq.quarantine_releases``)."""
+    report = SourceReport(run_id=run_id, source=source, kind="replay")
+    entities = [
+        str(e)
+        for (e,) in con.execute(
+            f"select distinct entity from {store.quarantine_table(source)} order by 1"
+        ).fetchall()
+    ]
+    if not entities:
+        return None
+    run_time = datetime.now(UTC)
+    verdicts: list[pd.DataFrame] = []
+    for entity in entities:
+        check = checks.get(f"{source}_{entity}")
+        if check is None:
+            raise SuiteError(f"{source}: quarantine holds entity {entity!r} but no suite checks it")
+        frame = flatten(
+            check, store.quarantined_rows(con, source, entity), phone_region=phone_region
+        )
+        result, failures = run_suite(context, check, frame, run_id, run_time)
+        report.entities.append(result)
+        verdicts.append(_verdicts(entity, frame, failures))
+
+    now = datetime.now(UTC)
+    q = store.quarantine_table(source)
+    con.execute("begin transaction").fetchall()
+    try:
+        con.register("_verdicts", pd.concat(verdicts, ignore_index=True))
+        passing = (
+            f"from {q} q join _verdicts v on v.entity = q.entity and v.record_id = q.record_id "
+            "and v.record_version = coalesce(q.record_version, '') "
+            "where v.failed_expectations is null"
+        )
+        for entity in entities:
+            con.execute(
+                f"insert into {store.raw_table(source, entity)} "
+                "select q.record_id, q.record_version, q.raw_json, q.run_id, q.batch_id, "
+                f"q.extracted_at, ?, ? {passing} and q.entity = ?",
+                [now, run_id, entity],
+            ).fetchall()
+        con.execute(
+            "insert into dq.quarantine_releases "
+            "select ?, q.entity, q.record_id, q.record_version, q.validation_run_id, ?, "
+            f"q.failed_expectations, q.quarantined_at, ? {passing}",
+            [source, run_id, now],
+        ).fetchall()
+        (released,) = con.execute(
+            "select count(*) from dq.quarantine_releases where released_by_run_id = ? "
+            "and source = ?",
+            [run_id, source],
+        ).fetchall()[0]
+        con.execute(
+            f"delete from {q} where exists (select 1 from _verdicts v where v.entity = {q}.entity "
+            f"and v.record_id = {q}.record_id "
+            f"and v.record_version = coalesce({q}.record_version, '') "
+            "and v.failed_expectations is null)"
+        ).fetchall()
+        con.unregister("_verdicts")
+        for result in report.entities:
+            _record_results(con, run_id, "replay", result, 0)
+        con.execute("commit").fetchall()
+    except BaseException:
+        con.execute("rollback").fetchall()
+        raise
+    report.released = int(released)
+    report.valid = int(released)
+    report.quarantined = report.evaluated - report.released
+    return report
+
+
+# --- a whole run -----------------------------------------------------------------------------
+
+
+def enforce(reports: list[SourceReport], max_failure_share: float) -> None:
+    """Raise (after everything is recorded) on an unbalanced reconciliation or a failure
+    share above ``max_failure_share`` — naming each offending source."""
+    unbalanced = [r for r in reports if r.kind == "landing" and not r.balanced]
+    if unbalanced:
+        raise ReconciliationError(
+            "; ".join(
+                f"{r.source}: extracted {r.extracted} != valid {r.valid} + quarantined "
+                f"{r.quarantined} + duplicates {r.duplicates} (run {r.run_id})"
+                for r in unbalanced
+            )
+        )
+    over = [r for r in reports if r.kind == "landing" and r.failure_share > max_failure_share]
+    if over:
+        raise DataQualityError(
+            "data-quality threshold exceeded — "
+            + "; ".join(
+                f"{r.source}: {r.failed} of {r.evaluated} records failed validation "
+                f"({r.failure_share:.1%} > {max_failure_share:.1%}), quarantined in "
+                f"dq.quarantine_{r.source}"
+                for r in over
+            )
+        )
+
+
+def summary_markdown(reports: list[SourceReport], run_id: str, data_docs: Path | None) -> str:
+    """The run, for a person: per source evaluated / valid / quarantined / top failures."""
+    lines = [f"# Data quality — validation run `{run_id}`", ""]
+    if not reports:
+        lines.append("Nothing was pending: no landing batch (or quarantined row) to validate.")
+    else:
+        lines += [
+            "| source | kind | batches | evaluated | valid | quarantined | failure share "
+            "| reconciliation | top failing expectations |",
+            "|---|---|---:|---:|---:|---:|---:|---|---|",
+        ]
+        for r in reports:
+            top = (
+                "<br>".join(f"{e}: `{x}` on `{c}` ({n})" for e, x, c, n in r.top_failures()) or "—"
+            )
+            if r.kind == "landing":
+                rec = (
+                    f"balanced ({r.extracted} = {r.valid} + {r.quarantined} + {r.duplicates} dup)"
+                    if r.balanced
+                    else f"**UNBALANCED** ({r.extracted} ≠ {r.valid} + {r.quarantined} + "
+                    f"{r.duplicates} dup)"
+                )
+            else:
+                rec = f"replay: {r.released} released to raw"
+            lines.append(
+                f"| {r.source} | {r.kind} | {r.batches} | {r.evaluated} | {r.valid} | "
+                f"{r.quarantined} | {r.failure_share:.1%} | {rec} | {top} |"
+            )
+    if data_docs is not None:
+        lines += ["", f"Great Expectations Data Docs: `{data_docs}`"]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,156 @@
+"""Warehouse side of validation: the ``raw``, ``dq`` tables and the landing rows to check.
+
+Python owns ``raw.<source>_<entity>`` and ``dq.*`` (see ``docs/data-quality.md`` for what each
+table means to an auditor). Records are never moved through Python: verdicts (record key →
+failed expectations) are registered as a frame and the raw JSON is copied inside DuckDB from
+``landing.records`` (or the quarantine, on replay), byte for byte.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import duckdb
+
+from harmonia.validate.fields import RecordCheck
+
+DQ_DDL = [
+    "create schema if not exists raw",
+    "create schema if not exists dq",
+    """create table if not exists dq.dq_validation_runs (
+        run_id varchar not null,
+        source varchar not null,
+        entity varchar not null,
+        suite varchar not null,
+        kind varchar not null,            -- 'landing' (pending batches) or 'replay' (quarantine)
+        batches integer not null,         -- landing batches validated (0 for a replay)
+        evaluated bigint not null,
+        failed bigint not null,
+        success boolean not null,
+        started_at timestamptz not null,
+        finished_at timestamptz not null,
+        data_docs_path varchar           -- this validation's Data Docs page
+    )""",
+    """create table if not exists dq.dq_expectation_results (
+        run_id varchar not null,
+        source varchar not null,
+        entity varchar not null,
+        suite varchar not null,
+        expectation varchar not null,     -- expectation type
+        "column" varchar not null,        -- column(s) checked, comma-separated for pairs
+        description varchar,
+        success boolean not null,
+        element_count bigint not null,
+        unexpected_count bigint not null,
+        sample_values json,               -- up to 5 distinct failing values as sent
+        sample_record_ids json            -- up to 5 failing record ids
+    )""",
+    """create table if not exists dq.dq_reconciliation (
+        run_id varchar not null,
+        source varchar not null,
+        batches integer not null,
+        extracted bigint not null,        -- records received in the validated landing batches
+        duplicates bigint not null,       -- of those, already landed (landing.batches.duplicates)
+        landed bigint not null,           -- landing.records rows of those batches
+        valid bigint not null,            -- written to raw.<source>_<entity>
+        quarantined bigint not null,      -- written to dq.quarantine_<source>
+        balanced boolean not null,        -- extracted = valid + quarantined + duplicates
+        checked_at timestamptz not null
+    )""",
+    """create table if not exists dq.quarantine_releases (
+        source varchar not null,
+        entity varchar not null,
+        record_id varchar not null,
+        record_version varchar,
+        quarantined_by_run_id varchar,    -- validation run that quarantined it
+        released_by_run_id varchar not null,
+        failed_expectations json,         -- what it had failed
+        quarantined_at timestamptz,
+        released_at timestamptz not null
+    )""",
+]
+
+
+def raw_table(source: str, entity: str) -> str:
+    return f"raw.{source}_{entity}"
+
+
+def quarantine_table(source: str) -> str:
+    return f"dq.quarantine_{source}"
+
+
+def ensure_tables(con: duckdb.DuckDBPyConnection, checks: Iterable[RecordCheck]) -> None:
+    """Create the ``raw``/``dq`` schemas and tables that do not exist yet."""
+    for ddl in DQ_DDL:
+        con.execute(ddl).fetchall()
+    for check in checks:
+        con.execute(
+            f"""create table if not exists {raw_table(check.source, check.entity)} (
+                record_id varchar not null,
+                record_version varchar,
+                raw_json json,
+                run_id varchar,              -- the ingest run that landed it
+                batch_id varchar,            -- the landing batch (page)
+                extracted_at timestamptz,
+                validated_at timestamptz not null,
+                validation_run_id varchar    -- the validation (or replay) run that passed it
+            )"""
+        ).fetchall()
+        con.execute(
+            f"""create table if not exists {quarantine_table(check.source)} (
+                record_id varchar not null,
+                record_version varchar,
+                entity varchar not null,
+                raw_json json,
+                run_id varchar,              -- the ingest run that landed it
+                batch_id varchar,
+                extracted_at timestamptz,
+                failed_expectations json,    -- [{{"expectation": type, "column": ...}}, ...]
+                quarantined_at timestamptz not null,
+                validation_run_id varchar    -- the validation run that quarantined it
+            )"""
+        ).fetchall()
+
+
+def landing_exists(con: duckdb.DuckDBPyConnection) -> bool:
+    row = con.execute(
+        "select count(*) from information_schema.tables "
+        "where table_schema = 'landing' and table_name in ('records', 'batches')"
+    ).fetchall()[0]
+    return bool(row and row[0] == 2)
+
+
+def pending_batches(con: duckdb.DuckDBPyConnection, source: str) -> list[tuple[str, str]]:
+    """``(batch_id, entity)`` of a source's landing batches not yet validated, oldest first."""
+    return [
+        (str(b), str(e))
+        for b, e in con.execute(
+            "select batch_id, entity from landing.batches "
+            "where source = ? and validated_at is null order by extracted_at, batch_id",
+            [source],
+        ).fetchall()
+    ]
+
+
+def landing_rows(
+    con: duckdb.DuckDBPyConnection, source: str, entity: str, batch_ids: list[str]
+) -> list[tuple[str, str, str]]:
+    """``(record_id, record_version, raw_json)`` of an entity's records in ``batch_ids``."""
+    if not batch_ids:
+        return []
+    return con.execute(
+        "select record_id, record_version, raw_json::varchar from landing.records "
+        "where source = ? and entity = ? and list_contains(?, batch_id) "
+        "order by record_id, record_version",
+        [source, entity, batch_ids],
+    ).fetchall()
+
+
+def quarantined_rows(
+    con: duckdb.DuckDBPyConnection, source: str, entity: str
+) -> list[tuple[str, str, str]]:
+    return con.execute(
+        f"select record_id, record_version, raw_json::varchar from {quarantine_table(source)} "
+        "where entity = ? order by record_id, record_version",
+        [entity],
+    ).fetchall()
