@@ -1,0 +1,95 @@
+-- One row per SMS contact (a thread), rebuilt from Twilio's individual messages. Twilio has no
+-- conversation object, so messages of one customer phone are cut into threads: a thread
+-- starts at a company-initiated message (outbound-api), after the previous thread's closing
+-- message, or after a silence longer than var('sms_session_gap_minutes'). The contact is
+-- named after its first message: `sms:<sid>`.
+with
+
+messages as (
+    select * from {{ ref('stg_sms__messages') }}
+),
+
+ordered as (
+    select
+        *,
+        coalesce(customer_phone, customer_phone_raw) as thread_key,
+    from messages
+),
+
+flagged as (
+    select
+        *,
+        coalesce(
+            vendor_direction = 'outbound-api'
+            or lag(is_closing) over thread_order
+            or epoch(sent_at) - epoch(lag(sent_at) over thread_order)
+            > {{ var('sms_session_gap_minutes') }} * 60,
+            true
+        ) as starts_thread,
+    from ordered
+    window thread_order as (partition by thread_key order by sent_at, is_closing, message_id)
+),
+
+numbered as (
+    select
+        *,
+        sum(starts_thread::integer) over (
+            partition by thread_key
+            order by sent_at, is_closing, message_id
+            rows between unbounded preceding and current row
+        ) as thread_number,
+    from flagged
+),
+
+threads as (
+    select
+        thread_key,
+        thread_number,
+        arg_min(message_id, (sent_at, is_closing, message_id)) as source_id,
+        arg_min(is_from_customer, (sent_at, is_closing, message_id)) as is_inbound,
+        arg_min(body, (sent_at, is_closing, message_id)) as opening_body,
+        arg_min(customer_phone_raw, (sent_at, is_closing, message_id)) as phone_raw,
+        arg_min(customer_phone, (sent_at, is_closing, message_id)) as phone,
+        min(sent_at) as started_at,
+        min(sent_at) filter (where not is_from_customer and not is_closing) as first_response_at,
+        min(sent_at) filter (where not is_from_customer and not is_closing and is_from_agent)
+            as first_agent_response_at,
+        min(sent_at) filter (where is_closing) as ended_at,
+        bool_or(is_resolving) as is_resolved,
+        count(*) filter (where not is_from_customer and not is_closing) as company_messages,
+        count(*) filter (where not is_from_customer and not is_closing and is_from_agent)
+            as agent_messages,
+        max(validated_at) as validated_at,
+    from numbered
+    group by thread_key, thread_number
+),
+
+harmonized as (
+    select
+        'sms:' || source_id as contact_id,
+        source_id,
+        'sms' as channel,
+        case when is_inbound then 'inbound' else 'outbound' end as direction,
+        case when company_messages > 0 and agent_messages = 0 then 'bot' else 'agent' end
+            as handled_by,
+        started_at,
+        first_response_at,
+        first_agent_response_at,
+        null::bigint as queue_seconds,
+        is_inbound and ended_at is not null and first_response_at is null as is_abandoned,
+        ended_at,
+        null::bigint as handle_seconds,
+        nullif(split_part(trim(opening_body), ' ', 1), '') as source_topic,
+        nullif(regexp_extract(opening_body, '{{ var("protocol_pattern") }}', 1), '') as request_ref,
+        coalesce(is_resolved, false) as is_resolved,
+        null::varchar as email,
+        phone_raw,
+        phone,
+        null::varchar as messenger_psid,
+        null::varchar as chat_contact_id,
+        null::varchar as crm_id,
+        validated_at,
+    from threads
+)
+
+select * from harmonized

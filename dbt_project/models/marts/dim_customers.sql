@@ -1,0 +1,92 @@
+-- One row per unified customer (model spec section 3): a connected component of the identity
+-- graph, plus contacts whose identifiers were all unlinkable (a customer each). CRM records
+-- never contacted are customers too (contacts = 0).
+with
+
+clustered as (
+    select * from {{ ref('int_identifiers_clustered') }}
+),
+
+contacts as (
+    select * from {{ ref('fct_contacts') }}
+),
+
+requests as (
+    select * from {{ ref('fct_requests') }}
+),
+
+surveys as (
+    select * from {{ ref('fct_survey_responses') }}
+),
+
+identifiers as (
+    select
+        customer_id,
+        min(identifier_value) filter (where identifier_type = 'crm_id') as crm_id,
+        list_sort(list(distinct identifier_value) filter (where identifier_type = 'email'))
+            as emails,
+        list_sort(list(distinct identifier_value) filter (where identifier_type = 'phone'))
+            as phones,
+    from clustered
+    where is_linkable
+    group by customer_id
+),
+
+contact_activity as (
+    select
+        customer_id,
+        list_sort(list(distinct channel)) as channels_used,
+        min(started_at) as first_contact_at,
+        max(started_at) as last_contact_at,
+        count(*) as contacts,
+    from contacts
+    group by customer_id
+),
+
+request_counts as (
+    select
+        customer_id,
+        count(*) as requests,
+    from requests
+    group by customer_id
+),
+
+last_nps as (
+    select
+        customer_id,
+        arg_max(score, answered_at) as last_nps_score,
+    from surveys
+    where survey_type = 'nps' and customer_id is not null
+    group by customer_id
+),
+
+customers as (
+    select customer_id from identifiers
+    union
+    select customer_id from contact_activity
+),
+
+final as (
+    select
+        customers.customer_id,
+        identifiers.crm_id,
+        coalesce(identifiers.emails, []::varchar[]) as emails,
+        coalesce(identifiers.phones, []::varchar[]) as phones,
+        coalesce(contact_activity.channels_used, []::varchar[]) as channels_used,
+        contact_activity.first_contact_at,
+        contact_activity.last_contact_at,
+        coalesce(contact_activity.contacts, 0) as contacts,
+        coalesce(request_counts.requests, 0) as requests,
+        last_nps.last_nps_score,
+    from customers
+    left join identifiers
+        on customers.customer_id = identifiers.customer_id
+    left join contact_activity
+        on customers.customer_id = contact_activity.customer_id
+    left join request_counts
+        on customers.customer_id = request_counts.customer_id
+    left join last_nps
+        on customers.customer_id = last_nps.customer_id
+)
+
+select * from final

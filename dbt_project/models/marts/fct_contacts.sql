@@ -1,0 +1,48 @@
+-- One row per contact, harmonized across channels (model spec section 2), with its unified
+-- customer, unified request and cost.
+with
+
+contacts as (
+    select * from {{ ref('int_contacts_stitched_to_requests') }}
+),
+
+channel_costs as (
+    select * from {{ ref('channel_costs') }}
+),
+
+costed as (
+    select
+        contacts.*,
+        (
+            channel_costs.per_contact
+            + channel_costs.per_minute * coalesce(contacts.handle_seconds, 0) / 60.0
+        )::decimal(18, 4) as cost,
+    from contacts
+    left join channel_costs
+        on contacts.channel = channel_costs.channel
+),
+
+final as (
+    select
+        contact_id,
+        channel,
+        direction,
+        handled_by,
+        started_at,
+        first_response_at,
+        first_agent_response_at,
+        queue_seconds,
+        abandoned,
+        ended_at,
+        handle_seconds,
+        source_topic,
+        topic,
+        request_ref,
+        resolved,
+        customer_id,
+        request_id,
+        cost,
+    from costed
+)
+
+select * from final

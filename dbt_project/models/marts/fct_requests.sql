@@ -1,0 +1,102 @@
+-- One row per unified request (model spec section 4): a connected component of request
+-- links, described by its contacts in (started_at, contact_id) order.
+with
+
+contacts as (
+    select * from {{ ref('fct_contacts') }}
+),
+
+topics as (
+    select * from {{ ref('topics') }}
+),
+
+surveys as (
+    select * from {{ ref('fct_survey_responses') }}
+),
+
+ordered as (
+    select
+        *,
+        row_number() over (partition by request_id order by started_at, contact_id) as position,
+    from contacts
+),
+
+first_inbound as (
+    select
+        request_id,
+        epoch(first_response_at) - epoch(started_at) as first_response_seconds,
+    from ordered
+    where direction = 'inbound'
+    qualify row_number() over (partition by request_id order by started_at, contact_id) = 1
+),
+
+first_resolution as (
+    select
+        request_id,
+        ended_at as resolved_at,
+    from ordered
+    where resolved
+    qualify row_number() over (partition by request_id order by started_at, contact_id) = 1
+),
+
+follow_ups as (
+    select
+        request_id,
+        min(answered_at) as followed_up_at,
+    from surveys
+    where request_id is not null
+    group by request_id
+),
+
+aggregated as (
+    select
+        request_id,
+        arg_min(customer_id, position) as customer_id,
+        coalesce(
+            arg_min(topic, position) filter (where topic <> 'unmapped'),
+            'unmapped'
+        ) as topic,
+        min(started_at) as opened_at,
+        arg_min(channel, position) as first_channel,
+        arg_max(channel, position) as last_channel,
+        count(*) as contacts,
+        count(distinct channel) as channels,
+        bool_or(coalesce(resolved, false)) as resolved,
+        sum(cost) as cost,
+        sum(cost) filter (where position > 1) as avoidable_cost,
+    from ordered
+    group by request_id
+),
+
+final as (
+    select
+        aggregated.request_id,
+        aggregated.customer_id,
+        aggregated.topic,
+        topics.journey_stage,
+        aggregated.opened_at,
+        aggregated.first_channel,
+        aggregated.last_channel,
+        aggregated.contacts,
+        aggregated.channels,
+        aggregated.channels > 1 as cross_channel,
+        first_inbound.first_response_seconds,
+        aggregated.resolved,
+        first_resolution.resolved_at,
+        epoch(first_resolution.resolved_at) - epoch(aggregated.opened_at) as resolution_seconds,
+        aggregated.contacts = 1 and aggregated.resolved as fcr,
+        aggregated.cost::decimal(18, 4) as cost,
+        coalesce(aggregated.avoidable_cost, 0)::decimal(18, 4) as avoidable_cost,
+        follow_ups.followed_up_at,
+    from aggregated
+    left join topics
+        on aggregated.topic = topics.topic
+    left join first_inbound
+        on aggregated.request_id = first_inbound.request_id
+    left join first_resolution
+        on aggregated.request_id = first_resolution.request_id
+    left join follow_ups
+        on aggregated.request_id = follow_ups.request_id
+)
+
+select * from final

@@ -1,0 +1,70 @@
+-- Zendesk tickets, one row per ticket id (newest updated_at, ISO 8601). The customer's
+-- address is the sender of an inbound ticket (via.source.from) and the recipient of one we
+-- opened (via.source.to); protocol, phone and time spent are custom fields; the topic is the
+-- ticket's tag.
+with
+
+source as (
+    select * from {{ source('raw', 'email_tickets') }}
+),
+
+latest as (
+    {{ latest_version('source', from_iso8601("raw_json ->> '$.updated_at'")) }}
+),
+
+custom_fields as (
+    select
+        record_id,
+        max(field.value ->> '$.value') filter (
+            where (field.value ->> '$.id') = '{{ var("zendesk_protocol_field_id") }}'
+        ) as protocol,
+        max(field.value ->> '$.value') filter (
+            where (field.value ->> '$.id') = '{{ var("zendesk_phone_field_id") }}'
+        ) as phone_raw,
+        max(field.value ->> '$.value') filter (
+            where (field.value ->> '$.id') = '{{ var("zendesk_time_spent_field_id") }}'
+        ) as time_spent,
+    from latest, json_each(latest.raw_json, '$.custom_fields') as field
+    group by record_id
+),
+
+renamed as (
+    select
+        -- ids
+        'email:' || (latest.raw_json ->> '$.id') as contact_id,
+        latest.raw_json ->> '$.id' as ticket_id,
+        coalesce(
+            nullif(trim(custom_fields.protocol), ''),
+            nullif(regexp_extract(latest.raw_json ->> '$.description', '{{ var("protocol_pattern") }}', 1), '')
+        ) as request_ref,
+
+        -- strings
+        case when (latest.raw_json ->> '$.via.channel') = 'web' then 'outbound' else 'inbound' end
+            as direction,
+        latest.raw_json ->> '$.status' as status,
+        nullif(trim(latest.raw_json ->> '$.tags[0]'), '') as source_topic,
+        {{ normalized_email(
+            "case when (latest.raw_json ->> '$.via.channel') = 'web'"
+            ~ " then latest.raw_json ->> '$.via.source.to.address'"
+            ~ " else latest.raw_json ->> '$.via.source.from.address' end"
+        ) }} as email,
+        custom_fields.phone_raw,
+        {{ normalized_phone('custom_fields.phone_raw') }} as phone,
+
+        -- numerics
+        try_cast(custom_fields.time_spent as bigint) as handle_seconds,
+
+        -- booleans
+        (latest.raw_json ->> '$.status') in ('solved', 'closed') as is_solved,
+        (latest.raw_json ->> '$.status') in ('solved', 'closed', 'pending') as is_ended,
+
+        -- timestamps
+        {{ from_iso8601("latest.raw_json ->> '$.created_at'") }} as created_at,
+        {{ from_iso8601("latest.raw_json ->> '$.updated_at'") }} as updated_at,
+        latest.validated_at,
+    from latest
+    left join custom_fields
+        on latest.record_id = custom_fields.record_id
+)
+
+select * from renamed

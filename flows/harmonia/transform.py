@@ -1,0 +1,157 @@
+"""Run harmonia's dbt project (``dbt_project/``) in-process against a warehouse file.
+
+``dbt_build`` and ``dbt_docs_generate`` call dbt through its programmatic entry point
+(``dbt.cli.main.dbtRunner``) with the project's own ``profiles.yml``; the warehouse path is
+handed to the profile through ``HARMONIA_WAREHOUSE``. A failing model, seed, test or unit test
+raises :class:`DbtBuildError` carrying dbt's own messages, so a flow run fails loudly and says
+what failed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harmonia.settings import REPO_ROOT
+
+DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
+_FAILED = {"error", "fail", "runtime error"}
+
+
+class DbtBuildError(RuntimeError):
+    """dbt reported failures; ``failures`` holds ``(unique_id, status, message)`` per failure."""
+
+    def __init__(self, command: str, failures: list[tuple[str, str, str]]) -> None:
+        self.failures = failures
+        lines = [f"dbt {command} failed ({len(failures)} failure(s)):"]
+        lines += [f"- {uid} [{status}]: {message}" for uid, status, message in failures]
+        super().__init__("\n".join(lines))
+
+
+@dataclass(frozen=True)
+class NodeResult:
+    """One dbt node's outcome (model, seed, data test or unit test)."""
+
+    unique_id: str
+    resource_type: str
+    status: str
+    message: str
+    execution_time: float
+    rows_affected: int | None = None
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    """What a successful ``dbt build`` did."""
+
+    command: list[str]
+    nodes: list[NodeResult] = field(default_factory=list)
+    elapsed_seconds: float = 0.0
+
+    def by_status(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for node in self.nodes:
+            counts[node.status] = counts.get(node.status, 0) + 1
+        return counts
+
+
+@contextmanager
+def _warehouse_env(warehouse_path: Path) -> Iterator[None]:
+    # The profile reads the path with env_var(); restore the caller's environment afterwards.
+    previous = os.environ.get("HARMONIA_WAREHOUSE")
+    os.environ["HARMONIA_WAREHOUSE"] = str(Path(warehouse_path).resolve())
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("HARMONIA_WAREHOUSE", None)
+        else:
+            os.environ["HARMONIA_WAREHOUSE"] = previous
+
+
+def _common_args(target_path: Path | None, vars: Mapping[str, Any] | None) -> list[str]:
+    args = ["--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)]
+    if target_path is not None:
+        args += ["--target-path", str(target_path)]
+    if vars:
+        args += ["--vars", json.dumps(dict(vars))]
+    return args
+
+
+def _invoke(command: list[str], warehouse_path: Path) -> Any:
+    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+    from dbt.cli.main import dbtRunner
+
+    with _warehouse_env(warehouse_path):
+        try:
+            return dbtRunner().invoke(command)
+        finally:
+            # dbt-duckdb keeps its database open for the life of the process; DuckDB allows one
+            # writer per file, so release it for the steps that open the warehouse next.
+            env = DuckDBConnectionManager._ENV
+            if env is not None:
+                env.close()
+            DuckDBConnectionManager.close_all_connections()
+
+
+def _node_results(result: Any) -> list[NodeResult]:
+    run_results = getattr(result, "result", None)
+    nodes: list[NodeResult] = []
+    for item in getattr(run_results, "results", None) or []:
+        adapter_response = getattr(item, "adapter_response", None) or {}
+        rtype = item.node.resource_type
+        nodes.append(
+            NodeResult(
+                unique_id=item.node.unique_id,
+                resource_type=str(getattr(rtype, "value", rtype)),
+                status=str(item.status),
+                message=str(item.message or ""),
+                execution_time=float(item.execution_time or 0.0),
+                rows_affected=adapter_response.get("rows_affected"),
+            )
+        )
+    return nodes
+
+
+def dbt_build(
+    warehouse_path: Path | str,
+    select: str | Sequence[str] | None = None,
+    full_refresh: bool = False,
+    vars: Mapping[str, Any] | None = None,
+    *,
+    exclude: str | Sequence[str] | None = None,
+    target_path: Path | None = None,
+) -> BuildResult:
+    """``dbt build`` (seeds, models, data tests, unit tests) on ``warehouse_path``.
+
+    Raises :class:`DbtBuildError` with dbt's messages when anything fails.
+    """
+    command = ["build", *_common_args(target_path, vars)]
+    for flag, value in (("--select", select), ("--exclude", exclude)):
+        if value:
+            command += [flag, *([value] if isinstance(value, str) else list(value))]
+    if full_refresh:
+        command.append("--full-refresh")
+    result = _invoke(command, Path(warehouse_path))
+    nodes = _node_results(result)
+    failures = [(n.unique_id, n.status, n.message) for n in nodes if n.status in _FAILED]
+    if result.exception is not None:
+        failures.append(("dbt", "error", str(result.exception)))
+    if failures or not result.success:
+        raise DbtBuildError(" ".join(command[:1]), failures or [("dbt", "error", "unknown")])
+    elapsed = getattr(result.result, "elapsed_time", 0.0) or 0.0
+    return BuildResult(command=command, nodes=nodes, elapsed_seconds=float(elapsed))
+
+
+def dbt_docs_generate(warehouse_path: Path | str, *, target_path: Path | None = None) -> Path:
+    """Generate dbt's documentation site; returns the path of its ``index.html``."""
+    command = ["docs", "generate", *_common_args(target_path, None)]
+    result = _invoke(command, Path(warehouse_path))
+    if result.exception is not None or not result.success:
+        raise DbtBuildError("docs generate", [("dbt", "error", str(result.exception))])
+    return (target_path or DBT_PROJECT_DIR / "target") / "index.html"
