@@ -1,0 +1,272 @@
+"""Paginators and auth for the extraction sources: small classes with one contract each.
+
+A paginator drives one endpoint's page requests (dlt ``rest_api``'s contract, not its code):
+
+* ``init_request(request)``: shape the first request (e.g. page=1);
+* ``update_state(response, data)``: read the next-page token from the page just received;
+* ``update_request(request)``: put that token into the next request;
+* ``has_next_page``: whether there is one.
+
+Sources name a paginator by kind (see ``PAGINATORS``) plus its fields, so a new vendor is a
+config entry and, at most, one small class here. Auth classes are ``requests`` auth hooks
+built from a source's auth spec and the typed credentials.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+
+import requests
+from requests.auth import AuthBase
+
+
+@dataclass
+class PageRequest:
+    """One page's request, mutated by the paginator between pages."""
+
+    method: str
+    url: str
+    params: dict[str, Any] = field(default_factory=dict)
+    json: dict[str, Any] | None = None
+
+
+def dig(obj: Any, path: str | None) -> Any:
+    """Follow a dotted path (``"pages.next.starting_after"``) into nested dicts; None if absent."""
+    if not path:
+        return obj
+    for part in path.split("."):
+        if isinstance(obj, dict):
+            obj = obj.get(part)
+        elif isinstance(obj, list) and part.isdigit() and int(part) < len(obj):
+            obj = obj[int(part)]
+        else:
+            return None
+    return obj
+
+
+def set_path(obj: dict[str, Any], path: str, value: Any) -> None:
+    """Set a dotted path (digits index lists) in a nested body; ``None`` removes the leaf.
+    The caller owns ``obj``: request bodies are deep-copied from the config first."""
+    *parents, leaf = path.split(".")
+    node: Any = obj
+    for part in parents:
+        node = node[int(part)] if isinstance(node, list) else node.setdefault(part, {})
+    if value is None:
+        node.pop(leaf, None)
+    else:
+        node[leaf] = value
+
+
+class BasePaginator:
+    """The contract. Subclasses keep their own next-page token."""
+
+    def __init__(self) -> None:
+        self._has_next_page = True
+
+    @property
+    def has_next_page(self) -> bool:
+        return self._has_next_page
+
+    def init_request(self, request: PageRequest) -> None:
+        """Shape the first request; most paginators need nothing."""
+
+    def update_state(self, response: requests.Response, data: Any) -> None:
+        raise NotImplementedError
+
+    def update_request(self, request: PageRequest) -> None:
+        raise NotImplementedError
+
+
+class SinglePagePaginator(BasePaginator):
+    """An endpoint that answers in one page."""
+
+    def update_state(self, response: requests.Response, data: Any) -> None:
+        self._has_next_page = False
+
+    def update_request(self, request: PageRequest) -> None:
+        return None
+
+
+class CursorPaginator(BasePaginator):
+    """A token read from the body (``cursor_path``) sent back as a query or JSON-body field.
+
+    Covers Amazon Connect (``NextToken`` in the POST body), Intercom
+    (``pages.next.starting_after`` → body ``pagination.starting_after``) and HubSpot
+    (``paging.next.after`` → ``after``). The stream ends when the token is absent.
+    """
+
+    def __init__(self, cursor_path: str, param: str, location: str = "query") -> None:
+        super().__init__()
+        if location not in ("query", "body"):
+            raise ValueError(f"cursor location must be query or body, not {location!r}")
+        self.cursor_path = cursor_path
+        self.param = param
+        self.location = location
+        self.cursor: Any = None
+
+    def update_state(self, response: requests.Response, data: Any) -> None:
+        self.cursor = dig(data, self.cursor_path)
+        self._has_next_page = self.cursor not in (None, "")
+
+    def update_request(self, request: PageRequest) -> None:
+        if self.location == "query":
+            request.params[self.param] = self.cursor
+        else:
+            request.json = dict(request.json or {})
+            set_path(request.json, self.param, self.cursor)
+
+
+class EndOfStreamCursorPaginator(CursorPaginator):
+    """Zendesk cursor export: ``cursor=after_cursor`` until ``end_of_stream`` is true.
+
+    The first request carries the start (``start_time``); later ones only the cursor, so the
+    start parameters are dropped once a cursor exists. The last ``after_cursor`` stays
+    readable after the end: it is the state a later incremental run resumes from.
+    """
+
+    def __init__(
+        self,
+        cursor_path: str = "after_cursor",
+        param: str = "cursor",
+        end_path: str = "end_of_stream",
+        drop_params: tuple[str, ...] = ("start_time",),
+    ) -> None:
+        super().__init__(cursor_path, param, "query")
+        self.end_path = end_path
+        self.drop_params = drop_params
+
+    def update_state(self, response: requests.Response, data: Any) -> None:
+        cursor = dig(data, self.cursor_path)
+        if cursor:
+            self.cursor = cursor
+        self._has_next_page = not dig(data, self.end_path) and bool(cursor)
+
+    def update_request(self, request: PageRequest) -> None:
+        for name in self.drop_params:
+            request.params.pop(name, None)
+        super().update_request(request)
+
+
+class NextURLPaginator(BasePaginator):
+    """Follow a next-page link from the body: absolute (Meta ``paging.next``) or
+    host-relative (Twilio ``next_page_uri``). The link carries every query parameter, so the
+    request's own params are dropped; it ends when the link is absent or null."""
+
+    def __init__(self, next_path: str) -> None:
+        super().__init__()
+        self.next_path = next_path
+        self.next_url: str | None = None
+
+    def update_state(self, response: requests.Response, data: Any) -> None:
+        link = dig(data, self.next_path)
+        self.next_url = urljoin(response.url, link) if link else None
+        self._has_next_page = self.next_url is not None
+
+    def update_request(self, request: PageRequest) -> None:
+        assert self.next_url is not None
+        request.url = self.next_url
+        request.params = {}
+
+
+class PageNumberPaginator(BasePaginator):
+    """``page=N`` from ``base_page``; the stream ends on an empty page (Delighted: a bare array).
+
+    A short page is not an end: a server may cap ``per_page`` below what was asked.
+    """
+
+    def __init__(self, param: str = "page", base_page: int = 1) -> None:
+        super().__init__()
+        self.param = param
+        self.page = base_page
+
+    def init_request(self, request: PageRequest) -> None:
+        request.params[self.param] = self.page
+
+    def update_state(self, response: requests.Response, data: Any) -> None:
+        records = data if isinstance(data, list) else None
+        self._has_next_page = bool(records)
+        self.page += 1
+
+    def update_request(self, request: PageRequest) -> None:
+        request.params[self.param] = self.page
+
+
+PAGINATORS: dict[str, type[BasePaginator]] = {
+    "single_page": SinglePagePaginator,
+    "cursor": CursorPaginator,
+    "end_of_stream_cursor": EndOfStreamCursorPaginator,
+    "next_url": NextURLPaginator,
+    "page_number": PageNumberPaginator,
+}
+
+
+def make_paginator(kind: str, options: dict[str, Any]) -> BasePaginator:
+    try:
+        cls = PAGINATORS[kind]
+    except KeyError:
+        raise ValueError(f"unknown paginator kind {kind!r}; known: {sorted(PAGINATORS)}") from None
+    return cls(**options)
+
+
+# --- auth --------------------------------------------------------------------------------
+
+
+class BearerAuth(AuthBase):
+    """``Authorization: Bearer <token>`` plus optional fixed headers (Intercom-Version)."""
+
+    def __init__(self, token: str, extra_headers: dict[str, str] | None = None) -> None:
+        self.token = token
+        self.extra_headers = extra_headers or {}
+
+    def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
+        r.headers["Authorization"] = f"Bearer {self.token}"
+        r.headers.update(self.extra_headers)
+        return r
+
+
+class BasicAuth(AuthBase):
+    """HTTP Basic; Twilio (sid:token), Delighted (key:empty)."""
+
+    def __init__(self, username: str, password: str = "") -> None:
+        self.username = username
+        self.password = password
+
+    def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
+        raw = f"{self.username}:{self.password}".encode()
+        r.headers["Authorization"] = "Basic " + base64.b64encode(raw).decode("ascii")
+        return r
+
+
+class ZendeskTokenAuth(BasicAuth):
+    """Zendesk API token: Basic ``{email}/token:{api_token}``."""
+
+    def __init__(self, email: str, token: str) -> None:
+        super().__init__(f"{email}/token", token)
+
+
+class QueryParamAuth(AuthBase):
+    """A token in the query string (Meta ``access_token``). Links the vendor returns may
+    already carry it; then it is not added twice."""
+
+    def __init__(self, param: str, token: str) -> None:
+        self.param = param
+        self.token = token
+
+    def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
+        parts = urlsplit(r.url or "")
+        if not any(k == self.param for k, _ in parse_qsl(parts.query, keep_blank_values=True)):
+            extra = urlencode({self.param: self.token})
+            query = f"{parts.query}&{extra}" if parts.query else extra
+            r.url = urlunsplit(parts._replace(query=query))
+        return r
+
+
+AUTHS: dict[str, type[AuthBase]] = {
+    "bearer": BearerAuth,
+    "basic": BasicAuth,
+    "zendesk_token": ZendeskTokenAuth,
+    "query_param": QueryParamAuth,
+}
