@@ -27,6 +27,7 @@ from harmonia.demo.generator import (
 )
 from harmonia.demo.schema import World
 from harmonia.demo.truth import TRUTH_FILES, contacts_truth, write_truth
+from harmonia.settings import Settings
 
 
 @pytest.fixture(scope="module")
@@ -251,6 +252,19 @@ def test_identity_ceiling_reaches_099() -> None:
     result = identity_ceiling(generate_world(seed=11, contacts=30_000))
     assert result["f1"] >= 0.99, result
     assert result["shared_identifiers"] >= 1
+
+
+def test_identity_ceiling_on_default_demo_data_has_margin() -> None:
+    # the default demo data (docs/accuracy.md): the 0.99 target is reachable with margin, and
+    # the hard cases are still there: islands (recall < 1) and merged families (precision < 1)
+    fields = Settings.model_fields
+    world = generate_world(
+        seed=fields["demo_seed"].default, customers=fields["demo_customers"].default
+    )
+    result = identity_ceiling(world)
+    assert result["f1"] >= 0.995, result
+    assert result["recall"] < 1 and result["precision"] < 1, result
+    assert result["found_customers"] > result["true_customers"]
 
 
 def test_truth_files(world: World, tmp_path: Path) -> None:

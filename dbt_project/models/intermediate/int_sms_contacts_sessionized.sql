@@ -1,8 +1,13 @@
 -- One row per SMS contact (a thread), rebuilt from Twilio's individual messages. Twilio has no
--- conversation object, so messages of one customer phone are cut into threads: a thread
--- starts at a company-initiated message (outbound-api), after the previous thread's closing
--- message, or after a silence longer than var('sms_session_gap_minutes'). The contact is
--- named after its first message: `sms:<sid>`.
+-- conversation object, but the company sends from a sticky-sender pool: a thread is the
+-- messages between one customer number and one company number, and two threads of one
+-- customer that overlap in time never share a company number (docs/demo-apis.md). So messages
+-- are grouped by (customer number, company number) and cut at openings: an `outbound-api`
+-- message, an inbound message opening with an SMS keyword (first word in capitals or digits),
+-- or the first message after a closing text. Every message belongs to the latest opening at or
+-- before it (an opening sorts first among equal send times). A silence rule would cut threads
+-- whose reply came hours later; keying on the customer number alone would interleave
+-- overlapping threads. The contact is named after its first message: `sms:<sid>`.
 with
 
 messages as (
@@ -13,29 +18,40 @@ ordered as (
     select
         *,
         coalesce(customer_phone, customer_phone_raw) as thread_key,
+        coalesce(company_phone, '') as sender_key,
+        vendor_direction = 'outbound-api'
+        or (
+            is_from_customer
+            and regexp_full_match(split_part(trim(body), ' ', 1), '{{ var("sms_keyword_pattern") }}')
+        ) as is_opening,
     from messages
+),
+
+sortable as (
+    select
+        *,
+        -- among equal send times: openings first, closing texts last
+        not coalesce(is_opening, false) as sort_after_opening,
+    from ordered
 ),
 
 flagged as (
     select
         *,
-        coalesce(
-            vendor_direction = 'outbound-api'
-            or lag(is_closing) over thread_order
-            or epoch(sent_at) - epoch(lag(sent_at) over thread_order)
-            > {{ var('sms_session_gap_minutes') }} * 60,
-            true
-        ) as starts_thread,
-    from ordered
-    window thread_order as (partition by thread_key order by sent_at, is_closing, message_id)
+        coalesce(is_opening or lag(is_closing) over thread_order, true) as starts_thread,
+    from sortable
+    window thread_order as (
+        partition by thread_key, sender_key
+        order by sent_at, sort_after_opening, is_closing, message_id
+    )
 ),
 
 numbered as (
     select
         *,
         sum(starts_thread::integer) over (
-            partition by thread_key
-            order by sent_at, is_closing, message_id
+            partition by thread_key, sender_key
+            order by sent_at, sort_after_opening, is_closing, message_id
             rows between unbounded preceding and current row
         ) as thread_number,
     from flagged
@@ -45,11 +61,11 @@ threads as (
     select
         thread_key,
         thread_number,
-        arg_min(message_id, (sent_at, is_closing, message_id)) as source_id,
-        arg_min(is_from_customer, (sent_at, is_closing, message_id)) as is_inbound,
-        arg_min(body, (sent_at, is_closing, message_id)) as opening_body,
-        arg_min(customer_phone_raw, (sent_at, is_closing, message_id)) as phone_raw,
-        arg_min(customer_phone, (sent_at, is_closing, message_id)) as phone,
+        arg_min(message_id, (sent_at, sort_after_opening, is_closing, message_id)) as source_id,
+        arg_min(is_from_customer, (sent_at, sort_after_opening, is_closing, message_id)) as is_inbound,
+        arg_min(body, (sent_at, sort_after_opening, is_closing, message_id)) as opening_body,
+        arg_min(customer_phone_raw, (sent_at, sort_after_opening, is_closing, message_id)) as phone_raw,
+        arg_min(customer_phone, (sent_at, sort_after_opening, is_closing, message_id)) as phone,
         min(sent_at) as started_at,
         min(sent_at) filter (where not is_from_customer and not is_closing) as first_response_at,
         min(sent_at) filter (where not is_from_customer and not is_closing and is_from_agent)
@@ -61,7 +77,7 @@ threads as (
             as agent_messages,
         max(validated_at) as validated_at,
     from numbered
-    group by thread_key, thread_number
+    group by thread_key, sender_key, thread_number
 ),
 
 harmonized as (

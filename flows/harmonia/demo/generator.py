@@ -269,6 +269,20 @@ CSAT_BY_TIER = (
     np.array([0.06, 0.08, 0.14, 0.35, 0.37]),
     np.array([0.25, 0.20, 0.20, 0.20, 0.15]),
 )
+# how identifiable customers are: these shares set what the identity rule (spec section 3)
+# can and cannot recover (see identity_ceiling and docs/demo-world.md)
+#: customers with a CRM (HubSpot) row linking their e-mail, phone and CRM id
+CRM_SHARE = 0.85
+#: contacts on the customer's habitual channel: CRM customers / people not in the CRM
+STICKY_CRM, STICKY_NON_CRM = 0.65, 0.97
+#: Intercom knows the e-mail of a customer who has one (a "user", not a "lead")
+CHAT_EMAIL_SHARE = 0.99
+#: Intercom holds a phone for the customer; the bot asks a visitor without e-mail for one
+CHAT_PHONE_SHARE, CHAT_ASKS_PHONE = 0.30, 0.98
+#: the Zendesk requester profile holds the phone; a ticket's form field asks for it
+ZENDESK_PHONE_SHARE, TICKET_PHONE_FIELD = 0.75, 0.10
+#: the Messenger bot gets the e-mail in the first conversation / in any later one
+MESSENGER_GIVES_EMAIL, MESSENGER_EMAIL_LATER = 0.99, 0.50
 #: expected contacts per customer per 30 days, measured (used only to size by contacts)
 CONTACTS_PER_CUSTOMER_30D = 2.41
 
@@ -513,7 +527,7 @@ def _customers(rng: np.random.Generator, n: int, start: int, end: int) -> dict:
         email = _mask_null(_cat(local, "@", domain), has_email)
 
     # CRM: ~85% of customers; HubSpot ids increase with creation time
-    has_crm = rng.random(n) < 0.85
+    has_crm = rng.random(n) < CRM_SHARE
     new_in_window = rng.random(n) < 0.12
     crm_created = np.where(
         new_in_window,
@@ -605,7 +619,7 @@ def _requests_and_contacts(
 
     # channel: the customer's habitual channel half of the time, else the overall mix
     primary = cust["primary"][c_cust]
-    sticky = np.where(cust["has_crm"][c_cust], 0.65, 0.90)
+    sticky = np.where(cust["has_crm"][c_cust], STICKY_CRM, STICKY_NON_CRM)
     ch = np.where(rc.random(nc) < sticky, primary, rc.choice(5, size=nc, p=CHANNEL_MIX))
     has_phone = (cust["has_own"] | cust["has_shared"])[c_cust]
     has_email = cust["has_email"][c_cust]
@@ -710,10 +724,10 @@ def _customer_channel_ids(rng: np.random.Generator, cust: dict, con: dict) -> No
     # profile fields every record of the customer shows: the Intercom contact's e-mail (a
     # "user", not a "lead") and phone, the Zendesk requester's phone; and whether the customer
     # answers the Messenger bot's "what is your e-mail?" in their first conversation
-    cust["chat_has_email"] = rng.random(n) < 0.95
-    cust["chat_has_phone"] = rng.random(n) < 0.30
-    cust["zendesk_has_phone"] = rng.random(n) < 0.75
-    cust["messenger_gives_email"] = rng.random(n) < 0.97
+    cust["chat_has_email"] = rng.random(n) < CHAT_EMAIL_SHARE
+    cust["chat_has_phone"] = rng.random(n) < CHAT_PHONE_SHARE
+    cust["zendesk_has_phone"] = rng.random(n) < ZENDESK_PHONE_SHARE
+    cust["messenger_gives_email"] = rng.random(n) < MESSENGER_GIVES_EMAIL
 
 
 def _contacts_table(
@@ -888,9 +902,11 @@ def _contacts_table(
     withheld = is_ch[VOICE] & inbound & crm_auth & (rng.random(nc) < 0.03)
     phone_show = (is_ch[VOICE] & ~withheld) | is_ch[SMS]
     chat_email = cust["chat_has_email"][c] & cust["has_email"][c]
-    phone_show |= is_ch[EMAIL] & (cust["zendesk_has_phone"][c] | (rng.random(nc) < 0.10))
+    phone_show |= is_ch[EMAIL] & (
+        cust["zendesk_has_phone"][c] | (rng.random(nc) < TICKET_PHONE_FIELD)
+    )
     # Intercom's bot asks a visitor it cannot identify by e-mail for a phone number
-    chat_phone = cust["chat_has_phone"][c] | (~chat_email & (rng.random(nc) < 0.95))
+    chat_phone = cust["chat_has_phone"][c] | (~chat_email & (rng.random(nc) < CHAT_ASKS_PHONE))
     phone_show |= is_ch[CHAT] & chat_phone
     which = np.zeros(nc, dtype=np.int64)
     for channel, probs in PHONE_FORMATS.items():
@@ -906,7 +922,7 @@ def _contacts_table(
     first_m = np.zeros(nc, dtype=bool)
     first_m[m_rows[np.r_[True, c[m_rows][1:] != c[m_rows][:-1]]] if m_rows.size else []] = True
     asked = first_m & cust["messenger_gives_email"][c]
-    show_email |= is_ch[MESSENGER] & (asked | (rng.random(nc) < 0.25))
+    show_email |= is_ch[MESSENGER] & (asked | (rng.random(nc) < MESSENGER_EMAIL_LATER))
     variant = rng.choice(4, size=nc, p=[0.70, 0.15, 0.10, 0.05])
     email_raw = pc.choose(
         pa.array(variant.astype(np.int8)),
@@ -1161,7 +1177,9 @@ def identity_clusters(
     """The spec's identity rule on this world: (cluster label per contact, shared flag per
     identifier node, number of nodes). Nodes: typed identifier values; edges: identifiers in
     one record (contacts, CRM rows with e-mail + phone + crm id); identifiers with more than
-    ``max_identifier_degree`` distinct neighbours lose their edges."""
+    ``max_identifier_degree`` distinct neighbours lose their edges. A contact belongs to the
+    component of its first non-shared identifier; a contact with none is a cluster of its own
+    (label ``n_nodes + row``)."""
     c, cu = world.contacts, world.customers
     crm = cu.filter(pc.is_valid(cu.column("crm_id")))
     typed = [
@@ -1210,10 +1228,9 @@ def identity_clusters(
         nid = node[a][:nc]
         ok = (pred < 0) & (nid >= 0) & ~shared[np.maximum(nid, 0)]
         pred[ok] = label[nid[ok]]
-    for a in range(len(cols)):  # only shared identifiers: the shared node stands alone
-        nid = node[a][:nc]
-        ok = (pred < 0) & (nid >= 0)
-        pred[ok] = label[nid[ok]]
+    # only shared identifiers (a switchboard call without authentication): a customer of its
+    # own, as in the pipeline (int_contacts_identified). The guard exists so that a shared
+    # identifier links nobody; one pseudo-customer per switchboard would link every such caller
     unidentified = pred < 0
     pred[unidentified] = n_nodes + np.flatnonzero(unidentified)
     return pred, shared, n_nodes

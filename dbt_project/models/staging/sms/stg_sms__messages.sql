@@ -1,6 +1,7 @@
 -- Twilio messages, one row per message sid (newest date_updated). Dates are RFC 2822,
 -- numbers are strings. The customer's phone is `from` on inbound and `to` on outbound
--- messages; company messages carry the messaging service (agents or bot).
+-- messages, the company's number (a long code of the sticky-sender pool) the other side;
+-- company messages carry the messaging service (agents or bot).
 with
 
 source as (
@@ -24,6 +25,10 @@ renamed as (
             when raw_json ->> '$.direction' = 'inbound' then raw_json ->> '$.from'
             else raw_json ->> '$.to'
         end as customer_phone_raw,
+        case
+            when raw_json ->> '$.direction' = 'inbound' then raw_json ->> '$.to'
+            else raw_json ->> '$.from'
+        end as company_phone,
         {{ normalized_phone(
             "case when raw_json ->> '$.direction' = 'inbound' then raw_json ->> '$.from'"
             ~ " else raw_json ->> '$.to' end"
