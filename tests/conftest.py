@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -50,3 +51,45 @@ def prefect_harness() -> Iterator[str]:
 
     with prefect_test_harness(server_startup_timeout=60):
         yield str(get_current_settings().api.url)
+
+
+@pytest.fixture(scope="session")
+def metrics_edge_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Hand-built fct_* tables (tests/metric_facts.py: a seeded world plus edge cases) with the
+    metric marts built on them by real dbt (``marts.metrics`` only, reporting timezone
+    ``metric_facts.EDGE_TIMEZONE``). Read-only for tests: copy it before changing it."""
+    from harmonia.transform import dbt_build
+    from metric_facts import EDGE_TIMEZONE, write_facts
+
+    root = tmp_path_factory.mktemp("metrics-edge")
+    warehouse = root / "warehouse.duckdb"
+    write_facts(warehouse)
+    dbt_build(
+        warehouse,
+        select=["reference_points", "marts.metrics"],
+        vars={"reporting_timezone": EDGE_TIMEZONE},
+        target_path=root / "target",
+    )
+    return warehouse
+
+
+@pytest.fixture(scope="session")
+def metrics_demo_warehouse(
+    demo_server: DemoServer, prefect_harness: str, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """The session's demo world through the real pipeline: ingest over HTTP, GX validation,
+    full ``dbt build`` (facts and metric marts, reporting timezone UTC). Read-only for tests."""
+    import shutil
+
+    from harmonia.pipeline.ingest import ingest
+    from harmonia.transform import dbt_build
+    from harmonia.validate.context import EXPECTATIONS_DIR
+    from harmonia.validate.flow import validate
+
+    root = tmp_path_factory.mktemp("metrics-demo")
+    warehouse = root / "warehouse.duckdb"
+    ingest(base_url=demo_server.base_url, warehouse=warehouse)
+    shutil.copytree(EXPECTATIONS_DIR, root / "expectations")
+    validate(warehouse=warehouse, gx_dir=root / "gx", expectations_dir=root / "expectations")
+    dbt_build(warehouse, target_path=root / "target")
+    return warehouse

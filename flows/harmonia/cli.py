@@ -15,6 +15,32 @@ demo_apis = typer.Typer(help="The demo channel APIs (a generated contact-center 
 app.add_typer(demo_apis, name="demo-apis")
 
 
+def _register_demo_apis() -> None:
+    from harmonia.demo import cli as demo_cli
+
+    demo_apis.command("serve")(demo_cli.serve)
+    demo_apis.command("truth")(demo_cli.truth)
+
+
+_register_demo_apis()
+
+from harmonia.extract.cli import ingest as _ingest  # noqa: E402 - light: typer only
+
+app.command(name="ingest")(_ingest)
+
+from harmonia.validate.cli import validate as _validate  # noqa: E402 - light: typer only
+from harmonia.validate.cli import write_suites as _write_suites  # noqa: E402
+
+app.command(name="validate")(_validate)
+app.command(name="write-suites")(_write_suites)
+
+from harmonia.report.cli import export as _export  # noqa: E402 - light: typer only
+from harmonia.report.cli import report as _report  # noqa: E402
+
+app.command(name="export")(_export)
+app.command(name="report")(_report)
+
+
 @app.command()
 def version() -> None:
     """Print harmonia's version."""
@@ -25,3 +51,14 @@ def version() -> None:
 
 if __name__ == "__main__":  # pragma: no cover
     app()
+
+
+def _register_pipeline() -> None:
+    from harmonia.pipeline import cli as pipeline_cli
+
+    app.command("demo")(pipeline_cli.demo)
+    app.command("run")(pipeline_cli.run)
+    app.add_typer(pipeline_cli.run_flow_app, name="run-flow")
+
+
+_register_pipeline()
