@@ -7,6 +7,7 @@ reads ``os.environ`` directly. Secrets are ``SecretStr`` and never reach a log l
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -20,6 +21,13 @@ class Credentials(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="HARMONIA_", env_file=".env", extra="ignore")
 
     voice_token: SecretStr = SecretStr("demo-voice-token")
+    # Amazon Connect: the demo takes a Bearer token; the real service takes AWS SigV4.
+    voice_auth: Literal["bearer", "sigv4"] = "bearer"
+    voice_instance_id: str = "9f0c2d1e-0000-4000-8000-00000000c0de"
+    voice_aws_access_key_id: str = ""
+    voice_aws_secret_access_key: SecretStr = SecretStr("")
+    voice_aws_session_token: SecretStr = SecretStr("")
+    voice_aws_region: str = "us-east-1"
     sms_account_sid: str = "AC00000000000000000000000000000000"
     sms_auth_token: SecretStr = SecretStr("demo-sms-auth-token")
     email_user: str = "api@harmonia.example"

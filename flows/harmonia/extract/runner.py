@@ -116,7 +116,7 @@ class _SourceRun:
             cfg.name,
             cfg.build_auth(credentials),
             secrets=cfg.secrets(credentials),
-            credential_env=cfg.auth.env_vars(),
+            credential_env=cfg.effective_auth(credentials).env_vars(),
             policy=options.policy or HttpPolicy(timeout=cfg.timeout),
         )
         self.page_numbers: dict[str, int] = {}
@@ -155,7 +155,7 @@ class _SourceRun:
             endpoint.method,
             url,
             params=copy.deepcopy(endpoint.params),
-            json=copy.deepcopy(endpoint.body),
+            json=self.cfg.render_body(endpoint.body, self.credentials),
         )
         window = self._window(endpoint)
         if window is not None:

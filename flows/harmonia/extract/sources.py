@@ -24,6 +24,7 @@ from harmonia.extract.paginators import (
     BasicAuth,
     BearerAuth,
     QueryParamAuth,
+    SigV4Auth,
     ZendeskTokenAuth,
     make_paginator,
 )
@@ -38,10 +39,11 @@ class AuthSpec:
     """How a source authenticates. ``credential_field``/``user_field`` name ``Credentials`` fields
     (never values)."""
 
-    kind: Literal["bearer", "basic", "zendesk_token", "query_param"]
+    kind: Literal["bearer", "basic", "zendesk_token", "query_param", "sigv4"]
     credential_field: str
     user_field: str | None = None
     param: str | None = None  # query_param: the parameter's name
+    service: str | None = None  # sigv4: the AWS service name (e.g. "connect")
     headers: dict[str, str] = field(default_factory=dict)  # fixed extra headers
 
     def env_vars(self) -> list[str]:
@@ -132,13 +134,24 @@ class SourceConfig:
     def with_base_url(self, base_url: str) -> SourceConfig:
         return replace(self, base_url=base_url.rstrip("/"))
 
+    def effective_auth(self, credentials: Credentials) -> AuthSpec:
+        """The auth to use: Amazon Connect switches from the demo's Bearer token to SigV4
+        when ``HARMONIA_VOICE_AUTH=sigv4`` (the real service)."""
+        if self.name == "voice" and credentials.voice_auth == "sigv4":
+            return VOICE_SIGV4
+        return self.auth
+
     def secrets(self, credentials: Credentials) -> list[str]:
         """Every secret value this source sends: what redaction must scrub."""
-        value = getattr(credentials, self.auth.credential_field)
-        return [value.get_secret_value()] if value is not None else []
+        spec = self.effective_auth(credentials)
+        fields = [spec.credential_field]
+        if spec.kind == "sigv4":
+            fields.append("voice_aws_session_token")
+        values = [getattr(credentials, f) for f in fields]
+        return [v.get_secret_value() for v in values if v is not None and v.get_secret_value()]
 
     def build_auth(self, credentials: Credentials) -> Any:
-        spec = self.auth
+        spec = self.effective_auth(credentials)
         secret = getattr(credentials, spec.credential_field).get_secret_value()
         user = getattr(credentials, spec.user_field) if spec.user_field else None
         if spec.kind == "bearer":
@@ -149,7 +162,28 @@ class SourceConfig:
             return ZendeskTokenAuth(str(user), secret)
         if spec.kind == "query_param":
             return QueryParamAuth(spec.param or "access_token", secret)
+        if spec.kind == "sigv4":
+            return SigV4Auth(
+                str(user),
+                secret,
+                credentials.voice_aws_region,
+                spec.service or "connect",
+                credentials.voice_aws_session_token.get_secret_value(),
+            )
         raise ValueError(f"{self.name}: unknown auth kind {spec.kind!r}; known: {sorted(AUTHS)}")
+
+    def render_body(self, body: Any, credentials: Credentials) -> Any:
+        """A deep copy of a request body with ``"{placeholder}"`` string values (``path_vars``)
+        replaced by their ``Credentials`` values (e.g. the Connect instance id)."""
+        if isinstance(body, dict):
+            return {k: self.render_body(v, credentials) for k, v in body.items()}
+        if isinstance(body, list):
+            return [self.render_body(v, credentials) for v in body]
+        if isinstance(body, str) and body.startswith("{") and body.endswith("}"):
+            name = body[1:-1]
+            if name in self.path_vars:
+                return getattr(credentials, self.path_vars[name])
+        return body
 
     def url(self, path: str, credentials: Credentials, **extra: str) -> str:
         values = {k: getattr(credentials, v) for k, v in self.path_vars.items()} | extra
@@ -161,17 +195,26 @@ class SourceConfig:
 # --- the seven demo sources ----------------------------------------------------------------
 # Vendor shapes: ../shared/reference/channel-apis.md; demo wire contract: docs/demo-apis.md.
 
+# Real Amazon Connect signs requests with SigV4 (HARMONIA_VOICE_AUTH=sigv4).
+VOICE_SIGV4 = AuthSpec(
+    kind="sigv4",
+    user_field="voice_aws_access_key_id",
+    credential_field="voice_aws_secret_access_key",
+    service="connect",
+)
+
 VOICE = SourceConfig(
     name="voice",
     auth=AuthSpec(kind="bearer", credential_field="voice_token"),
+    path_vars={"voice_instance_id": "voice_instance_id"},
     endpoints=(
         Endpoint(
             name="contacts",
             method="POST",
             path="/search-contacts",
             body={
-                # the demo's instance; a real Connect instance id goes here
-                "InstanceId": "9f0c2d1e-0000-4000-8000-00000000c0de",
+                # HARMONIA_VOICE_INSTANCE_ID (default: the demo's instance)
+                "InstanceId": "{voice_instance_id}",
                 "TimeRange": {"Type": "INITIATION_TIMESTAMP"},
                 "MaxResults": 100,
             },
