@@ -9,7 +9,8 @@ from a seeded random world plus hand-placed edge cases the random part cannot pr
 - 2026-05-03: e-mail contacts that were never answered (unanswered_rate 1, FRT null);
 - 2026-05-01 02:30 UTC: a chat contact answered in exactly its 60 s target, which is
   2026-04-30 in America/Sao_Paulo (day and month boundary; at the target counts as met);
-- 2026-05-05: a voice day with only a follow-up of an older request (resolution eligible 0);
+- 2026-05-05: a voice day with only a follow-up of an older request (resolution eligible 0),
+  answered after the voice first-response target (not met);
 - a customer active in January and March but not February (retention gap);
 - July 2026: CSAT answers only (nps null); June 2026: voice NPS only (csat null); answers
   whose surveyed contact is unknown.
@@ -249,8 +250,8 @@ def _edge_cases(world: World) -> None:
                   response_after=25.0, agent_after=25.0, queue_seconds=20,
                   handle_seconds=300)  # fmt: skip
     follow_up = world.contact("voice", utc("2026-05-05T14:00:00"), "edge-voice",
-                              "req-edge-voice", response_after=45.5, agent_after=45.5,
-                              queue_seconds=40, handle_seconds=120,
+                              "req-edge-voice", response_after=150.5, agent_after=150.5,
+                              queue_seconds=140, handle_seconds=120,
                               resolved=True)  # fmt: skip
     # retention gap: January and March, not February
     world.contact("messenger", utc("2026-01-21T09:00:00"), "edge-gap", "req-edge-gap-1",
