@@ -41,9 +41,11 @@ SECRET_PARAMS = re.compile(
 )
 #: Meta Graph throttling codes: app, user, page and custom-level request limits.
 META_THROTTLE_CODES = frozenset({4, 17, 32, 613})
-#: A secret query value inside free text (log lines that quote a URL).
+#: A secret query value inside free text (log lines that quote a URL): the same names as
+#: SECRET_PARAMS, after any prefix (``fb_exchange_token``, ``hub_verify_token``).
 _SECRET_IN_TEXT = re.compile(
-    r"([?&](?:[a-z0-9]*_)?(?:access_token|token|key|api_key|apikey|signature|sig|secret|password)=)"
+    r"([?&](?:[^=&\s\"']*_)?"
+    r"(?:access_token|token|key|api_key|apikey|signature|sig|secret|password|auth)=)"
     r"[^&\s\"']+",
     re.IGNORECASE,
 )

@@ -1,0 +1,173 @@
+"""Property-based tests (hypothesis) of the pure parsers the pipeline trusts with vendor input:
+timestamp and phone parsing in validation, and the redaction of secrets from request URLs and
+log lines in extraction. Fast; no server, no warehouse."""
+
+from __future__ import annotations
+
+import logging
+import math
+from datetime import UTC, datetime, timedelta, timezone
+from email.utils import format_datetime
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+from harmonia.extract.http import SECRET_PARAMS, redact_url
+from harmonia.validate.flatten import parse_timestamp, phone_parseable
+from hypothesis import given
+from hypothesis import strategies as st
+
+EPOCH_MAX = datetime(2100, 1, 1, tzinfo=UTC).timestamp()
+FORMATS = ("epoch", "epoch_ms", "iso", "rfc2822")
+
+# -- timestamps ------------------------------------------------------------------------------
+
+vendor_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
+    max_leaves=5,
+)
+in_range = st.datetimes(
+    min_value=datetime(1970, 1, 2),
+    max_value=datetime(2099, 12, 30),
+    timezones=st.sampled_from([UTC, timezone(timedelta(hours=-3)), timezone(timedelta(hours=5))]),
+)
+
+
+@given(value=vendor_values, fmt=st.sampled_from(FORMATS))
+def test_parse_timestamp_never_raises_and_stays_in_range(value: object, fmt: str) -> None:
+    got = parse_timestamp(value, fmt)
+    assert got is None or (isinstance(got, float) and 0 <= got < EPOCH_MAX)
+
+
+@given(seconds=st.floats(min_value=0, max_value=EPOCH_MAX, exclude_max=True))
+def test_epoch_seconds_round_trip(seconds: float) -> None:
+    assert parse_timestamp(seconds, "epoch") == seconds
+    assert parse_timestamp(int(seconds), "epoch") == int(seconds)
+    # an epoch sent as text is a type error, not something to guess at
+    assert parse_timestamp(str(seconds), "epoch") is None
+
+
+@given(value=st.floats(allow_nan=True, allow_infinity=True) | st.integers())
+def test_epoch_out_of_range_is_rejected(value: float) -> None:
+    got = parse_timestamp(value, "epoch")
+    if not (math.isfinite(value) and 0 <= value < EPOCH_MAX):
+        assert got is None
+    assert parse_timestamp(True, "epoch") is None
+
+
+@given(moment=in_range)
+def test_iso_and_rfc2822_round_trip(moment: datetime) -> None:
+    assert parse_timestamp(moment.isoformat(), "iso") == moment.timestamp()
+    # a naive ISO time is UTC
+    naive = moment.astimezone(UTC).replace(tzinfo=None)
+    assert parse_timestamp(naive.isoformat(), "iso") == moment.timestamp()
+    whole = moment.replace(microsecond=0)
+    assert parse_timestamp(format_datetime(whole), "rfc2822") == whole.timestamp()
+
+
+# -- phones ----------------------------------------------------------------------------------
+
+br_mobile = st.tuples(st.integers(11, 99), st.from_regex(r"\A9[0-9]{8}\Z"))
+
+
+@given(value=st.text())
+def test_phone_parseable_never_raises(value: str) -> None:
+    assert phone_parseable(value, "BR") in (True, False)
+
+
+@given(number=br_mobile)
+def test_brazilian_mobile_parses_in_every_usual_writing(number: tuple[int, str]) -> None:
+    ddd, n = number
+    for written in (
+        f"+55{ddd}{n}",
+        f"+55 {ddd} {n[:5]} {n[5:]}",
+        f"({ddd}) {n[:5]}-{n[5:]}",
+        f"0{ddd}{n}",
+    ):
+        assert phone_parseable(written, "BR"), written
+
+
+# -- redaction -------------------------------------------------------------------------------
+
+SECRET_NAMES = (
+    "access_token",
+    "token",
+    "key",
+    "api_key",
+    "apikey",
+    "signature",
+    "sig",
+    "secret",
+    "password",
+    "auth",
+)
+# the vendors' own paging / filter parameters, which must survive untouched
+PLAIN_NAMES = (
+    "limit",
+    "after",
+    "per_page",
+    "start_time",
+    "updated_since",
+    "fields",
+    "PageToken",
+    "DateSent>",
+    "page",
+    "sort_by",
+)
+
+
+@st.composite
+def secret_names(draw: st.DrawFn) -> str:
+    """A secret parameter name as vendors write it: any case, with snake_case prefixes."""
+    name = draw(st.sampled_from(SECRET_NAMES))
+    name = "".join(c.upper() if draw(st.booleans()) else c for c in name)
+    prefixes = draw(st.lists(st.from_regex(r"\A[a-z][a-z0-9]{0,7}\Z"), max_size=2))
+    return "".join(f"{p}_" for p in prefixes) + name
+
+
+# distinctive values: long enough that they cannot occur in the rest of the URL by chance
+secret_values = st.from_regex(r"\A[A-Za-z0-9\-._~]{12,40}\Z")
+plain_params = st.tuples(st.sampled_from(PLAIN_NAMES), st.text(max_size=20))
+
+
+@st.composite
+def queries(draw: st.DrawFn) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """(query pairs in order, the secret pairs among them)."""
+    secrets = draw(st.lists(st.tuples(secret_names(), secret_values), min_size=1, max_size=4))
+    plain = draw(st.lists(plain_params, max_size=4))
+    pairs = draw(st.permutations(secrets + plain))
+    return pairs, secrets
+
+
+@given(query=queries(), password=secret_values)
+def test_secrets_never_survive_url_redaction(
+    query: tuple[list[tuple[str, str]], list[tuple[str, str]]], password: str
+) -> None:
+    pairs, secrets = query
+    url = f"https://user:{password}@api.example:8443/v1/things?{urlencode(pairs)}"
+
+    redacted = redact_url(url)
+
+    parts = urlsplit(redacted)
+    assert parts.username is None and parts.password is None
+    assert password not in redacted
+    for _, value in secrets:
+        assert value not in redacted
+    # every plain parameter is kept, in order, exactly; every secret one says REDACTED
+    expected = [(k, "REDACTED" if SECRET_PARAMS.search(k) else v) for k, v in pairs]
+    assert parse_qsl(parts.query, keep_blank_values=True) == expected
+    assert parts.hostname == "api.example" and parts.port == 8443
+
+
+@given(query=queries())
+def test_secrets_never_survive_in_http_log_lines(
+    query: tuple[list[tuple[str, str]], list[tuple[str, str]]],
+) -> None:
+    """urllib3 logs every request line at DEBUG; the filter on its logger scrubs it."""
+    pairs, secrets = query
+    line = f'http://127.0.0.1:8000 "GET /v1/things?{urlencode(pairs)} HTTP/1.1" 200 512'
+    for name in ("urllib3.connectionpool", "requests", "harmonia.extract.http"):
+        record = logging.LogRecord(name, logging.DEBUG, __file__, 1, "%s", (line,), None)
+        assert logging.getLogger(name).filter(record)
+        message = record.getMessage()
+        for key, value in secrets:
+            assert value not in message, (name, key)
