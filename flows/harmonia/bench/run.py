@@ -1,0 +1,659 @@
+"""The pipeline benchmark behind ``harmonia bench``: per-stage seconds, records/s and peak RSS,
+the extraction floor, the incremental run, and the issue's targets as met / not met.
+
+    harmonia bench --contacts 100000 --repeat 3 --out var/bench/bench.json
+
+The demo server runs in its own (spawned) process so that its CPU is not charged to the
+pipeline, which runs in this process exactly as the main flow runs it: ``ingest`` and
+``validate`` as Prefect flows, ``dbt build`` in-process, then the HTML report. Each repeat:
+
+1. clock at 99 % of the world's window, fresh warehouse: extract+land, validate, dbt, report;
+2. clock at the end (≈1 % new or updated contacts): the same four stages again (incremental);
+3. clock back at 99 %: the *floor* — the same pages fetched by a bare ``requests`` loop (the
+   sources' own paginators and auth, nothing else) and split into records by DuckDB's
+   ``read_json_objects``; extract+land over the floor is our overhead.
+
+Medians over ``--repeat``. ``records`` is the number of records the run extracted (every
+entity, sideloads included); each stage's records/s divides that by the stage's seconds, so
+stages compare on one unit. Peak RSS is ``ru_maxrss`` of this process after the stage (a
+high-water mark: it never goes down) plus that of waited-for children. Numbers belong here and
+in ``docs/performance.md``, never in tests.
+"""
+
+from __future__ import annotations
+
+import copy
+import cProfile
+import io
+import json
+import multiprocessing
+import os
+import platform
+import pstats
+import resource
+import shutil
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+#: stages in run order; a later one needs the ones before it (floor, incremental stand alone
+#: but need the full run's warehouse, so they imply ``extract``)
+PIPELINE_STAGES = ("extract", "validate", "dbt", "report")
+ALL_STAGES = (*PIPELINE_STAGES, "incremental", "floor")
+
+#: the issue's targets
+TARGET_E2E_SECONDS = 60.0
+TARGET_E2E_CONTACTS = 1_000_000
+TARGET_FLOOR_RATIO = 3.0
+TARGET_INCREMENTAL_RATIO = 0.25
+INCREMENTAL_CLOCK_SHARE = 0.99
+
+
+# --------------------------------------------------------------------------------------------
+# the demo server, in its own process
+
+
+def _serve(seed: int, contacts: int, conn: Connection) -> None:
+    """Generate the world (timed here, reported back), serve it until told to stop."""
+    from harmonia.demo.generator import generate_world
+    from harmonia.demo.server import DemoServer
+
+    started = time.perf_counter()
+    world = generate_world(seed=seed, contacts=contacts)
+    generate_s = time.perf_counter() - started
+    clock = world.start + int((world.end - world.start) * INCREMENTAL_CLOCK_SHARE)
+    with DemoServer(world=world, port=0, clock=clock) as srv:
+        conn.send(
+            {
+                "base_url": srv.base_url,
+                "contacts": world.contacts.num_rows,
+                "surveys": world.surveys.num_rows,
+                "customers": world.customers.num_rows,
+                "start": world.start,
+                "end": world.end,
+                "generate_s": generate_s,
+                "generate_rss_mib": _maxrss_mib(resource.RUSAGE_SELF),
+            }
+        )
+        conn.recv()  # until the client is done
+        conn.send({"server_peak_rss_mib": _maxrss_mib(resource.RUSAGE_SELF)})
+
+
+class _Server:
+    """The spawned demo server; its clock moves over its admin API."""
+
+    def __init__(self, seed: int, contacts: int) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        self._here, there = ctx.Pipe()
+        self._proc = ctx.Process(target=_serve, args=(seed, contacts, there), daemon=True)
+        self._proc.start()
+        self.info: dict[str, Any] = self._here.recv()
+        self.base_url: str = self.info["base_url"]
+
+    def set_clock(self, now: int) -> None:
+        import requests
+
+        requests.post(f"{self.base_url}/_admin/clock", json={"now": now}, timeout=30)
+
+    def stop(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        try:
+            self._here.send("stop")
+            if self._here.poll(30):
+                out = self._here.recv()
+        finally:
+            self._proc.join(timeout=30)
+            if self._proc.is_alive():
+                self._proc.terminate()
+        return out
+
+
+# --------------------------------------------------------------------------------------------
+# measuring
+
+
+def _maxrss_mib(who: int) -> float:
+    # Linux reports KiB
+    return resource.getrusage(who).ru_maxrss / 1024
+
+
+def _peak_rss_mib() -> float:
+    return round(_maxrss_mib(resource.RUSAGE_SELF) + _maxrss_mib(resource.RUSAGE_CHILDREN), 1)
+
+
+@dataclass
+class StageRun:
+    seconds: float
+    records: int
+    peak_rss_mib: float
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _timed(fn: Callable[[], Any]) -> tuple[float, Any]:
+    started = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - started, out
+
+
+@dataclass
+class _Dirs:
+    root: Path
+
+    @property
+    def warehouse(self) -> Path:
+        return self.root / "warehouse.duckdb"
+
+    def reset(self) -> None:
+        for name in ("warehouse.duckdb", "warehouse.duckdb.wal", "gx", "target", "floor"):
+            path = self.root / name
+            if path.is_dir():
+                shutil.rmtree(path)
+            elif path.exists():
+                path.unlink()
+
+
+def _pipeline_stages(
+    base_url: str, dirs: _Dirs, stages: Iterable[str], prefix: str = ""
+) -> dict[str, StageRun]:
+    """The main flow's stages, one at a time, each timed on its own."""
+    from harmonia.pipeline.ingest import ingest
+    from harmonia.report.render import build_report
+    from harmonia.transform import dbt_build
+    from harmonia.validate.flow import validate
+
+    out: dict[str, StageRun] = {}
+    wanted = set(stages)
+    seconds, summary = _timed(lambda: ingest(base_url=base_url, warehouse=dirs.warehouse))
+    records = summary.total("records")
+    out[prefix + "extract"] = StageRun(
+        seconds,
+        records,
+        _peak_rss_mib(),
+        {
+            "landed": summary.total("landed"),
+            "requests": summary.total("requests"),
+            "pages": summary.total("pages"),
+            "per_source": {
+                s.source: {
+                    "records": s.records,
+                    "requests": s.requests,
+                    "seconds": s.duration_s,
+                    "http_s": s.http_s,
+                    "landing_s": s.landing_s,
+                }
+                for s in summary.sources
+            },
+        },
+    )
+    steps: list[tuple[str, Callable[[], Any]]] = [
+        (
+            "validate",
+            lambda: validate(
+                warehouse=dirs.warehouse,
+                gx_dir=dirs.root / "gx",
+                expectations_dir=dirs.root / "expectations",
+            ),
+        ),
+        ("dbt", lambda: dbt_build(dirs.warehouse, target_path=dirs.root / "target")),
+        ("report", lambda: build_report(dirs.warehouse, dirs.root / "report.html")),
+    ]
+    for name, step in steps:
+        if name not in wanted:
+            break
+        seconds, _ = _timed(step)
+        out[prefix + name] = StageRun(seconds, records, _peak_rss_mib())
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# the floor: the same pages with a bare requests loop, records split by DuckDB
+
+
+def _floor(base_url: str, dirs: _Dirs) -> StageRun:
+    import duckdb
+
+    from harmonia.extract.sources import resolve_sources
+
+    configs = resolve_sources(None, base_url)
+    pages_dir = dirs.root / "floor"
+    pages_dir.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    with ThreadPoolExecutor(len(configs)) as pool:
+        fetched = list(pool.map(lambda cfg: _fetch_source(cfg, pages_dir), configs))
+    fetch_s = time.perf_counter() - started
+    requests_made = sum(n for n, _ in fetched)
+    globs = {entity_path for _, paths in fetched for entity_path in paths}
+
+    read_started = time.perf_counter()
+    records = 0
+    with duckdb.connect(":memory:") as con:
+        for glob, json_path in sorted(globs, key=lambda g: (g[0], g[1] or "")):
+            path = "$" if json_path is None else "$." + json_path
+            # one JSON value per record, as landing stores them
+            (n,) = con.execute(
+                "select count(*) from (select unnest(json_extract(json, ?)::json[]) "
+                "from read_json_objects(?, format = 'unstructured', "
+                "maximum_object_size = 536870912))",
+                [path, glob],
+            ).fetchone()
+            records += n
+    read_s = time.perf_counter() - read_started
+    bytes_read = sum(p.stat().st_size for p in pages_dir.rglob("*.json"))
+    seconds = time.perf_counter() - started
+    return StageRun(
+        seconds,
+        records,
+        _peak_rss_mib(),
+        {
+            "fetch_s": round(fetch_s, 3),
+            "read_json_s": round(read_s, 3),
+            "requests": requests_made,
+            "mib": round(bytes_read / 2**20, 1),
+        },
+    )
+
+
+def _fetch_source(cfg: Any, pages_dir: Path) -> tuple[int, set[tuple[str, str | None]]]:
+    """Every page of one source (children too) written as received; returns the request count
+    and the (glob, record path) pairs to read."""
+    import requests
+    from requests.adapters import HTTPAdapter
+
+    from harmonia.extract.paginators import PageRequest, dig
+    from harmonia.extract.runner import _SourceRun
+    from harmonia.extract.state import Window
+    from harmonia.settings import Credentials
+
+    credentials = Credentials()
+    session = requests.Session()
+    session.auth = cfg.build_auth(credentials)
+    session.headers.update({"Accept": "application/json"})
+    children = {ep.parent: ep for ep in cfg.endpoints if ep.parent}
+    pool_size = max((ep.concurrency for ep in children.values()), default=1)
+    adapter = HTTPAdapter(pool_connections=1, pool_maxsize=max(pool_size, 4), max_retries=3)
+    session.mount("http://", adapter)
+    lock = threading.Lock()
+    counter = {"requests": 0, "files": 0}
+    reads: set[tuple[str, str | None]] = set()
+
+    def pages(endpoint: Any, url: str) -> Iterable[Any]:
+        import orjson
+
+        request = PageRequest(
+            endpoint.method,
+            url,
+            params=copy.deepcopy(endpoint.params),
+            json=cfg.render_body(endpoint.body, credentials),
+        )
+        if endpoint.incremental is not None:
+            window = Window.plan(endpoint.incremental, None, full_refresh=True)
+            _SourceRun._apply_window(endpoint, window, request)
+        paginator = endpoint.new_paginator()
+        paginator.init_request(request)
+        out_dir = pages_dir / cfg.name / endpoint.name
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for spec in endpoint.records:
+            reads.add((str(out_dir / "*.json"), spec.path))
+        while True:
+            response = session.request(
+                request.method,
+                request.url,
+                params=request.params or None,
+                json=request.json,
+                timeout=60,
+            )
+            response.raise_for_status()
+            body = response.content
+            data = orjson.loads(body)
+            with lock:
+                counter["requests"] += 1
+                counter["files"] += 1
+                n = counter["files"]
+            (out_dir / f"{n:07d}.json").write_bytes(body)
+            paginator.update_state(response, data)
+            yield data
+            if not paginator.has_next_page:
+                return
+            paginator.update_request(request)
+
+    def drain(endpoint: Any, url: str) -> None:
+        for _ in pages(endpoint, url):
+            pass
+
+    with ThreadPoolExecutor(pool_size) as child_pool:
+        for endpoint in cfg.endpoints:
+            if endpoint.parent is not None:
+                continue
+            child = children.get(endpoint.entity)
+            spec = endpoint.records[0]
+            for data in pages(endpoint, cfg.url(endpoint.path, credentials)):
+                if child is None:
+                    continue
+                found = dig(data, spec.path)
+                ids = [str(dig(r, spec.primary_key)) for r in (found or [])]
+                urls = [cfg.url(child.path, credentials, parent_id=i) for i in ids]
+                list(child_pool.map(drain, [child] * len(urls), urls))
+    session.close()
+    return counter["requests"], reads
+
+
+# --------------------------------------------------------------------------------------------
+# profiling the extract stage (every thread: the sources run on Prefect's worker threads)
+
+
+def profile_extract(base_url: str, dirs: _Dirs, top: int = 10) -> str:
+    """One extract+land under cProfile in every new thread; the top ``top`` entries by
+    cumulative time, then by own time."""
+    from harmonia.pipeline.ingest import ingest
+
+    profiles: list[cProfile.Profile] = []
+    lock = threading.Lock()
+
+    def start_in_thread(*_: Any) -> None:
+        profile = cProfile.Profile()
+        with lock:
+            profiles.append(profile)
+        profile.enable()  # replaces this hook in the thread
+
+    main = cProfile.Profile()
+    threading.setprofile(start_in_thread)
+    main.enable()
+    try:
+        ingest(base_url=base_url, warehouse=dirs.warehouse)
+    finally:
+        main.disable()
+        threading.setprofile(None)  # type: ignore[arg-type]
+    stats = pstats.Stats(main, stream=(buf := io.StringIO()))
+    for profile in profiles:
+        profile.disable()
+        try:
+            stats.add(profile)
+        except TypeError:  # a thread that never ran a function
+            continue
+    stats.sort_stats("cumulative").print_stats(top)
+    stats.sort_stats("tottime").print_stats(top)
+    return buf.getvalue()
+
+
+# --------------------------------------------------------------------------------------------
+# the run
+
+
+@dataclass
+class BenchOptions:
+    contacts: int = 100_000
+    repeat: int = 3
+    seed: int = 42
+    stages: tuple[str, ...] = ALL_STAGES
+    out: Path | None = None
+    profile: bool = False
+    with_dlt: bool = False
+    workdir: Path | None = None
+
+
+def _prefect_warmup() -> float:
+    """Start Prefect's API (ephemeral unless configured) before anything is timed."""
+    from prefect import flow
+
+    @flow(name="bench-warmup")
+    def warmup() -> None:
+        return None
+
+    seconds, _ = _timed(warmup)
+    return seconds
+
+
+def _median_stage(runs: list[StageRun]) -> dict[str, Any]:
+    seconds = statistics.median(r.seconds for r in runs)
+    records = int(statistics.median(r.records for r in runs))
+    out: dict[str, Any] = {
+        "seconds": round(seconds, 3),
+        "records": records,
+        "records_per_s": round(records / seconds, 1) if seconds > 0 else None,
+        "peak_rss_mib": max(r.peak_rss_mib for r in runs),
+        "runs_s": [round(r.seconds, 3) for r in runs],
+    }
+    if runs[-1].extra:
+        out["detail"] = runs[-1].extra
+    return out
+
+
+def _target(name: str, target: str, measured: float | None, ok: bool | None, note: str = ""):
+    status = "not measured" if ok is None else ("met" if ok else "not met")
+    return {"target": name, "wanted": target, "measured": measured, "status": status, "note": note}
+
+
+def run_bench(options: BenchOptions, say: Callable[[str], None] = print) -> dict[str, Any]:
+    """Run the benchmark; returns (and writes to ``options.out``) the result as a dict."""
+    from harmonia.validate.context import EXPECTATIONS_DIR
+
+    stages = _with_dependencies(options.stages)
+    say(f"starting the demo server ({options.contacts:,} contacts, seed {options.seed}) ...")
+    server = _Server(options.seed, options.contacts)
+    info = server.info
+    say(
+        f"world: {info['contacts']:,} contacts, {info['surveys']:,} surveys, generated in "
+        f"{info['generate_s']:.1f}s; server {server.base_url}"
+    )
+    window_99 = info["start"] + int((info["end"] - info["start"]) * INCREMENTAL_CLOCK_SHARE)
+    runs: dict[str, list[StageRun]] = {}
+    profile_text = None
+    server_tail: dict[str, Any] = {}
+    tmp = tempfile.TemporaryDirectory(prefix="harmonia-bench-", dir=options.workdir)
+    try:
+        dirs = _Dirs(Path(tmp.name))
+        # validate writes suites next to its expectations: give it a copy, not the repo's
+        shutil.copytree(EXPECTATIONS_DIR, dirs.root / "expectations")
+        warmup_s = _prefect_warmup()
+        say(f"prefect warm-up: {warmup_s:.1f}s (not counted)")
+        for i in range(options.repeat):
+            dirs.reset()
+            server.set_clock(window_99)
+            full = _pipeline_stages(server.base_url, dirs, stages)
+            if "incremental" in stages:
+                server.set_clock(info["end"])
+                inc = _pipeline_stages(server.base_url, dirs, stages, prefix="incremental_")
+                full["incremental"] = StageRun(
+                    sum(r.seconds for r in inc.values()),
+                    inc["incremental_extract"].records,
+                    _peak_rss_mib(),
+                    {k.removeprefix("incremental_"): round(r.seconds, 3) for k, r in inc.items()}
+                    | {"landed": inc["incremental_extract"].extra["landed"]},
+                )
+            if "floor" in stages:
+                server.set_clock(window_99)
+                full["floor"] = _floor(server.base_url, dirs)
+            for name, run in full.items():
+                if not name.startswith("incremental_"):
+                    runs.setdefault(name, []).append(run)
+            say(
+                f"repeat {i + 1}/{options.repeat}: "
+                + ", ".join(f"{k} {v.seconds:.1f}s" for k, v in full.items())
+            )
+        if options.profile:
+            dirs.reset()
+            server.set_clock(window_99)
+            profile_text = profile_extract(server.base_url, dirs)
+    finally:
+        server_tail = server.stop()
+        tmp.cleanup()
+
+    result = _summarize(options, info, runs, stages, server_tail, profile_text)
+    if options.out is not None:
+        options.out.parent.mkdir(parents=True, exist_ok=True)
+        options.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    return result
+
+
+def _with_dependencies(stages: Iterable[str]) -> tuple[str, ...]:
+    chosen = set(stages)
+    unknown = chosen - set(ALL_STAGES)
+    if unknown:
+        raise ValueError(f"unknown stage(s) {sorted(unknown)}; known: {list(ALL_STAGES)}")
+    chosen.add("extract")
+    if "incremental" in chosen:
+        chosen.update(PIPELINE_STAGES)  # an incremental run compares whole pipeline runs
+    for i, name in enumerate(PIPELINE_STAGES):
+        if name in chosen:
+            chosen.update(PIPELINE_STAGES[:i])
+    return tuple(s for s in ALL_STAGES if s in chosen)
+
+
+def _summarize(
+    options: BenchOptions,
+    info: dict[str, Any],
+    runs: dict[str, list[StageRun]],
+    stages: tuple[str, ...],
+    server_tail: dict[str, Any],
+    profile_text: str | None,
+) -> dict[str, Any]:
+    table: dict[str, dict[str, Any]] = {
+        "generate": {
+            "seconds": round(info["generate_s"], 3),
+            "records": info["contacts"],
+            "records_per_s": round(info["contacts"] / info["generate_s"], 1),
+            "peak_rss_mib": round(info["generate_rss_mib"], 1),
+            "runs_s": [round(info["generate_s"], 3)],
+            "note": "server process, once; records = contacts",
+        }
+    }
+    for name in (*PIPELINE_STAGES, "incremental", "floor"):
+        if name in runs:
+            table[name] = _median_stage(runs[name])
+    full_s = sum(table[s]["seconds"] for s in PIPELINE_STAGES if s in table)
+    e2e_per_run = [
+        sum(runs[s][i].seconds for s in PIPELINE_STAGES if s in runs)
+        for i in range(len(runs["extract"]))
+    ]
+    end_to_end = round(statistics.median(e2e_per_run), 3)
+    targets = []
+    at_size = info["contacts"] >= TARGET_E2E_CONTACTS * 0.95
+    complete = all(s in table for s in PIPELINE_STAGES)
+    targets.append(
+        _target(
+            "1M contacts end to end",
+            f"<= {TARGET_E2E_SECONDS:.0f} s at {TARGET_E2E_CONTACTS:,} contacts",
+            end_to_end if complete else None,
+            (end_to_end <= TARGET_E2E_SECONDS) if at_size and complete else None,
+            ""
+            if at_size
+            else f"measured at {info['contacts']:,} contacts: rerun with --contacts 1000000",
+        )
+    )
+    floor_ratio = None
+    if "floor" in table:
+        floor_ratio = round(table["extract"]["seconds"] / table["floor"]["seconds"], 2)
+        table["floor"]["ratio"] = floor_ratio
+    targets.append(
+        _target(
+            "extract+land over the floor",
+            f"<= {TARGET_FLOOR_RATIO:.0f}x",
+            floor_ratio,
+            None if floor_ratio is None else floor_ratio <= TARGET_FLOOR_RATIO,
+        )
+    )
+    inc_ratio = None
+    if "incremental" in table and full_s > 0:
+        inc_ratio = round(table["incremental"]["seconds"] / full_s, 3)
+        table["incremental"]["ratio"] = inc_ratio
+    targets.append(
+        _target(
+            "incremental (~1 %) over a full run",
+            f"<= {TARGET_INCREMENTAL_RATIO:.0%}",
+            inc_ratio,
+            None if inc_ratio is None else inc_ratio <= TARGET_INCREMENTAL_RATIO,
+        )
+    )
+    targets.append(
+        _target(
+            "extract+land vs dlt rest_api",
+            "comparison",
+            None,
+            None,
+            "--with-dlt: not implemented yet",
+        )
+    )
+    return {
+        "meta": {
+            "when": datetime.now(UTC).isoformat(timespec="seconds"),
+            "contacts_requested": options.contacts,
+            "contacts": info["contacts"],
+            "customers": info["customers"],
+            "surveys": info["surveys"],
+            "seed": options.seed,
+            "repeat": options.repeat,
+            "stages": list(stages),
+            "cpus": os.cpu_count(),
+            "load_average": [round(x, 2) for x in os.getloadavg()],
+            "python": sys.version.split()[0],
+            "platform": platform.platform(),
+            "server_peak_rss_mib": round(server_tail.get("server_peak_rss_mib", 0.0), 1),
+            "incremental_clock_share": INCREMENTAL_CLOCK_SHARE,
+        },
+        "stages": table,
+        "end_to_end_s": end_to_end,
+        "targets": targets,
+        "dlt": "not implemented yet",
+        "profile_extract": profile_text,
+    }
+
+
+def print_result(result: dict[str, Any]) -> None:
+    """The stage table and the targets, with rich."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=160)  # a log or a pipe: keep the rows on one line
+    meta = result["meta"]
+    table = Table(
+        title=f"harmonia bench: {meta['contacts']:,} contacts, median of {meta['repeat']}",
+    )
+    for col in ("stage", "seconds", "records", "records/s", "peak RSS MiB", "runs (s)", "note"):
+        table.add_column(col, justify="left" if col in ("stage", "note", "runs (s)") else "right")
+    for name, row in result["stages"].items():
+        note = row.get("note", "")
+        if "ratio" in row:
+            note = f"ratio {row['ratio']}" + (
+                " (extract / floor)" if name == "floor" else " (of the full run)"
+            )
+        if name == "floor" and "detail" in row:
+            d = row["detail"]
+            note += f"; fetch {d['fetch_s']}s, read_json {d['read_json_s']}s"
+        rate = row.get("records_per_s")
+        table.add_row(
+            name,
+            f"{row['seconds']:.2f}",
+            f"{row['records']:,}",
+            f"{rate:,.0f}" if rate else "-",
+            f"{row['peak_rss_mib']:,.0f}",
+            " ".join(f"{s:.1f}" for s in row["runs_s"]),
+            note,
+        )
+    console.print(table)
+    console.print(f"end to end (extract+validate+dbt+report): {result['end_to_end_s']:.2f}s")
+    targets = Table(title="targets")
+    for col in ("target", "wanted", "measured", "status", "note"):
+        targets.add_column(col)
+    colors = {"met": "green", "not met": "red", "not measured": "yellow"}
+    for t in result["targets"]:
+        targets.add_row(
+            t["target"],
+            t["wanted"],
+            "-" if t["measured"] is None else str(t["measured"]),
+            f"[{colors[t['status']]}]{t['status']}[/]",
+            t["note"],
+        )
+    console.print(targets)
+    if result.get("profile_extract"):
+        console.print(result["profile_extract"], markup=False, highlight=False)
