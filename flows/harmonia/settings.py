@@ -25,8 +25,8 @@ class Credentials(BaseSettings):
     voice_auth: Literal["bearer", "sigv4"] = "bearer"
     voice_instance_id: str = "9f0c2d1e-0000-4000-8000-00000000c0de"
     voice_aws_access_key_id: str = ""
-    voice_aws_secret_access_key: SecretStr = SecretStr("")
-    voice_aws_session_token: SecretStr = SecretStr("")
+    voice_aws_secret_access_key: SecretStr | None = None
+    voice_aws_session_token: SecretStr | None = None
     voice_aws_region: str = "us-east-1"
     sms_account_sid: str = "AC00000000000000000000000000000000"
     sms_auth_token: SecretStr = SecretStr("demo-sms-auth-token")

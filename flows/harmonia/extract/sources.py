@@ -152,7 +152,11 @@ class SourceConfig:
 
     def build_auth(self, credentials: Credentials) -> Any:
         spec = self.effective_auth(credentials)
-        secret = getattr(credentials, spec.credential_field).get_secret_value()
+        value = getattr(credentials, spec.credential_field)
+        if value is None:
+            names = " and ".join(spec.env_vars())
+            raise ValueError(f"{self.name}: no credentials configured; set {names}")
+        secret = value.get_secret_value()
         user = getattr(credentials, spec.user_field) if spec.user_field else None
         if spec.kind == "bearer":
             return BearerAuth(secret, spec.headers)
@@ -168,7 +172,7 @@ class SourceConfig:
                 secret,
                 credentials.voice_aws_region,
                 spec.service or "connect",
-                credentials.voice_aws_session_token.get_secret_value(),
+                token.get_secret_value() if (token := credentials.voice_aws_session_token) else "",
             )
         raise ValueError(f"{self.name}: unknown auth kind {spec.kind!r}; known: {sorted(AUTHS)}")
 
