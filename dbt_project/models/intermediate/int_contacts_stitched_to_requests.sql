@@ -29,12 +29,10 @@ customer_topic_steps as (
         customer_id,
         topic,
         coalesce(
-            epoch(started_at) - epoch(
-                lag(started_at) over (
-                    partition by customer_id, topic
-                    order by started_at, contact_id
-                )
-            ) > {{ var('request_window_hours') }} * 3600,
+            {{ seconds_between(
+                'lag(started_at) over (partition by customer_id, topic order by started_at, contact_id)',
+                'started_at',
+            ) }} > {{ var('request_window_hours') }} * 3600,
             true
         ) as starts_island,
     from sequenced

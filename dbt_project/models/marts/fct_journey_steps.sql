@@ -20,7 +20,7 @@ steps as (
         contacts.topic,
         topics.journey_stage,
         lag(contacts.channel) over customer_order as previous_channel,
-        epoch(contacts.started_at) - epoch(lag(contacts.started_at) over customer_order)
+        {{ seconds_between('lag(contacts.started_at) over customer_order', 'contacts.started_at') }}
             as seconds_since_previous,
         coalesce(
             contacts.channel <> lag(contacts.channel) over request_order,

@@ -24,7 +24,7 @@ ordered as (
 first_inbound as (
     select
         request_id,
-        epoch(first_response_at) - epoch(started_at) as first_response_seconds,
+        {{ seconds_between('started_at', 'first_response_at') }} as first_response_seconds,
     from ordered
     where direction = 'inbound'
     qualify row_number() over (partition by request_id order by started_at, contact_id) = 1
@@ -83,7 +83,8 @@ final as (
         first_inbound.first_response_seconds,
         aggregated.resolved,
         first_resolution.resolved_at,
-        epoch(first_resolution.resolved_at) - epoch(aggregated.opened_at) as resolution_seconds,
+        {{ seconds_between('aggregated.opened_at', 'first_resolution.resolved_at') }}
+            as resolution_seconds,
         aggregated.contacts = 1 and aggregated.resolved as fcr,
         aggregated.cost::decimal(18, 4) as cost,
         coalesce(aggregated.avoidable_cost, 0)::decimal(18, 4) as avoidable_cost,
