@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint format install clean
+.PHONY: demo test lint format install clean screenshot
 
 $(STAMP): pyproject.toml .ci/constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,3 +33,11 @@ format: $(STAMP)
 
 clean:
 	rm -rf var dbt_project/target dbt_project/logs
+
+# Render the demo report in headless Chromium (if installed) and save a screenshot next to it:
+# the eyes-on check behind the report's strict-SVG test.
+screenshot: $(STAMP)
+	@command -v chromium >/dev/null || { echo "chromium not found (apt-get install chromium)"; exit 1; }
+	chromium --headless --no-sandbox --disable-gpu --no-first-run --window-size=1280,2400 \
+	  --screenshot=var/reports/harmonia-report.png "file://$(CURDIR)/var/reports/harmonia-report.html"
+	@echo var/reports/harmonia-report.png
