@@ -847,3 +847,55 @@ def test_tokens_are_stable(demo_server: DemoServer) -> None:
     d = s.post(f"{demo_server.url('chat')}/conversations/search", json=q).json()
     assert c == d and c["pages"]["page"] == 2
     assert not {x["id"] for x in a["conversations"]} & {x["id"] for x in c["conversations"]}
+
+
+def test_messenger_field_expansion_serves_each_conversations_messages_inline(
+    demo_server: DemoServer,
+) -> None:
+    """``fields=…,messages.limit(N){…}`` (Graph field expansion): every conversation carries
+    its newest N messages — the same bytes as its ``/messages`` edge — and, when it has more,
+    a nested ``paging.next`` to that edge which continues exactly after them."""
+    srv, tok, n = demo_server, SECRET["messenger"], 4
+    base = f"{srv.url('messenger')}/v19.0"
+    convs, by_conv = fetch_messenger(srv)
+    r = requests.get(
+        f"{base}/{C.messenger_page_id}/conversations",
+        params={
+            "platform": "messenger",
+            "limit": 100,
+            "fields": f"{CONV_FIELDS},messages.limit({n}){{{MSG_FIELDS}}}",
+            "access_token": tok,
+        },
+    )
+    r.raise_for_status()
+    inline = r.json()["data"]
+    assert [c["id"] for c in inline] == [c["id"] for c in convs]  # all fit on one page here
+    long_ones = 0
+    for conv, plain in zip(inline, convs, strict=True):
+        edge = conv.pop("messages")
+        assert conv == plain  # the conversation itself is unchanged by the expansion
+        want = by_conv[conv["id"]]
+        assert edge["data"] == want[:n]
+        got = list(edge["data"])
+        nxt = edge.get("paging", {}).get("next")
+        assert (nxt is not None) == (len(want) > n)
+        long_ones += nxt is not None
+        while nxt:
+            assert f"/v19.0/{conv['id']}/messages?" in nxt and f"limit={n}" in nxt
+            page = requests.get(nxt).json()  # carries access_token, fields and limit
+            got += page["data"]
+            nxt = page.get("paging", {}).get("next")
+        assert got == want
+    assert long_ones > 0, "some conversation has more than the inline limit"
+    # without subfields Graph returns id and created_time; a bad limit is refused like Graph
+    plain_edge = requests.get(
+        f"{base}/{C.messenger_page_id}/conversations",
+        params={"fields": "id,messages.limit(2)", "limit": 1, "access_token": tok},
+    ).json()["data"][0]["messages"]["data"]
+    assert all(set(m) == {"id", "created_time"} for m in plain_edge)
+    for bad in ("id,messages.limit(101){id}", "id,messages{id", "id,messages.since(3){id}"):
+        resp = requests.get(
+            f"{base}/{C.messenger_page_id}/conversations",
+            params={"fields": bad, "access_token": tok},
+        )
+        assert resp.status_code == 400 and resp.json()["error"]["code"] == 100, bad

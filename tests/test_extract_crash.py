@@ -1,5 +1,9 @@
 """A ``harmonia ingest`` process killed mid-run (SIGKILL: no cleanup, no finally) and run
-again ends with exactly the landing content of a clean run: nothing lost, nothing twice."""
+again ends with exactly the landing content of a clean run: nothing lost, nothing twice.
+
+Landing buffers several pages per transaction (``RunOptions.flush_records`` /
+``flush_seconds``): the state a transaction writes covers only pages committed in it or
+before, whether the buffer is committed because it is full or because the vendor failed."""
 
 from __future__ import annotations
 
@@ -9,12 +13,19 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import duckdb
 import pytest
 from harmonia.demo.server import DemoServer
+from harmonia.extract.http import ExtractError, HttpPolicy
+from harmonia.extract.landing import Landing
+from harmonia.extract.runner import PageEvent, RunOptions, run_source
+from harmonia.extract.sources import CRM, SourceConfig
+from harmonia.extract.state import read_state, to_epoch
 from harmonia.pipeline.ingest import ingest
+from harmonia.settings import Credentials
 
 CONTENT = """
     select source, entity, record_id, record_version, raw_json::varchar
@@ -81,3 +92,63 @@ def test_killed_ingest_resumes_to_the_content_of_a_clean_run(
     assert set(partial) <= set(expected)
     assert dupes == 0
     assert resumed == expected
+
+
+def small_pages(srv: DemoServer, size: int = 10) -> SourceConfig:
+    """HubSpot (sorted ascending, state with every page) with small pages: many of them."""
+    endpoint = CRM.endpoints[0]
+    body = (endpoint.body or {}) | {"limit": size}
+    return replace(CRM, endpoints=(replace(endpoint, body=body),)).with_base_url(srv.url("crm"))
+
+
+def crm_landed(warehouse: Path) -> tuple[list[tuple], float | None, float | None]:
+    """The landed crm content, the largest ``updatedAt`` among it, and the state's watermark."""
+    with duckdb.connect(str(warehouse), read_only=True) as conn:
+        rows = conn.execute(CONTENT).fetchall()
+        state = read_state(conn, "crm", "contacts")
+    newest = max((to_epoch(r[3]) or 0.0 for r in rows), default=None)
+    return rows, newest, (state or {}).get("watermark")
+
+
+@pytest.mark.parametrize("flush_records", [25, 10**9])
+def test_a_failing_vendor_leaves_whole_batches_with_the_state_they_cover(
+    make_demo_server: Callable[..., DemoServer], tmp_path: Path, flush_records: int
+) -> None:
+    """25: pages commit three at a time and the vendor breaks right after the first commit;
+    10**9: nothing commits until the vendor breaks, then what was read commits. Either way
+    the state is exactly the newest cursor among the committed records, and a rerun ends with
+    the content of a clean run."""
+    srv = make_demo_server(customers=300)
+    cfg = small_pages(srv)
+    warehouse = tmp_path / "failed.duckdb"
+
+    def break_vendor(event: PageEvent) -> None:
+        srv.set_faults({"server_error": 1.0})
+
+    options = RunOptions(
+        policy=HttpPolicy(max_attempts=1), flush_records=flush_records, flush_seconds=1e9
+    )
+    listener = break_vendor
+    if flush_records == 10**9:
+        # request faults are drawn from the seed: on a fresh server a few pages succeed first
+        srv.set_faults({"server_error": 0.2})
+        listener = None
+    with Landing(warehouse) as landing, pytest.raises(ExtractError):
+        run_source(cfg, landing, Credentials(), "failed", options, listener)
+    partial, newest, watermark = crm_landed(warehouse)
+    with duckdb.connect(str(warehouse), read_only=True) as conn:
+        pages = conn.execute("select count(*), sum(records) from landing.batches").fetchone()
+    assert pages[0] >= 2 and pages[1] == len(partial) == 10 * pages[0]
+    if flush_records == 25:
+        assert pages[0] == 3  # one transaction of three pages, then the failure
+    assert watermark == newest
+
+    srv.set_faults(None)
+    with Landing(warehouse) as landing:
+        run_source(cfg, landing, Credentials(), "rerun")
+    with Landing(tmp_path / "clean.duckdb") as landing:
+        run_source(cfg, landing, Credentials(), "clean")
+    resumed, newest, watermark = crm_landed(warehouse)
+    expected, *_ = crm_landed(tmp_path / "clean.duckdb")
+    assert set(partial) < set(expected)
+    assert resumed == expected and watermark == newest

@@ -25,9 +25,9 @@ CUSTOMERS = 150
 # handful of them (at 0.5 none of seed 42's fired). The server does not count overlaps in its
 # stats: they show as records received twice (duplicates).
 REALISTIC_FAULTS = {
-    "rate_limit": 0.05,
-    "server_error": 0.05,
-    "slow": 0.05,
+    "rate_limit": 0.15,
+    "server_error": 0.15,
+    "slow": 0.15,
     "slow_seconds": 0.05,
     "page_overlap": 1.0,
 }

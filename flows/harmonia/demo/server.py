@@ -18,6 +18,7 @@ import binascii
 import hashlib
 import hmac
 import random
+import re
 import socket
 import threading
 import time
@@ -1577,6 +1578,83 @@ def render_messenger_msg(
     }
 
 
+@dataclass(frozen=True)
+class GraphField:
+    """One entry of a Graph API ``fields`` list: ``name[.limit(N)][{subfields}]``."""
+
+    name: str
+    limit: int | None = None
+    sub: str | None = None  # the subfields' text, as requested (``None``: no braces)
+
+
+_GRAPH_FIELD = re.compile(
+    r"([A-Za-z_][A-Za-z0-9_]*)((?:\.[a-z_]+\([^()]*\))*)(?:\{(.*)\})?((?:\.[a-z_]+\([^()]*\))*)"
+)
+_GRAPH_MODIFIER = re.compile(r"\.([a-z_]+)\(([^()]*)\)")
+
+
+def parse_graph_fields(raw: str) -> list[GraphField]:
+    """Parse Graph field expansion: ``id,messages.limit(5){id,message}`` (top level only;
+    the subfields stay text). Modifiers may stand before or after the braces; ``limit`` is
+    the only one the demo knows."""
+    items: list[str] = []
+    depth, start = 0, 0
+    for i, ch in enumerate(raw):
+        if ch in "{(":
+            depth += 1
+        elif ch in "})":
+            depth -= 1
+            if depth < 0:
+                raise BadRequest("Syntax error: unbalanced brackets in fields")
+        elif ch == "," and depth == 0:
+            items.append(raw[start:i])
+            start = i + 1
+    if depth != 0:
+        raise BadRequest("Syntax error: unbalanced brackets in fields")
+    items.append(raw[start:])
+    out = []
+    for item in (x.strip() for x in items):
+        if not item:
+            continue
+        m = _GRAPH_FIELD.fullmatch(item)
+        if m is None:
+            raise BadRequest(f"Syntax error in fields near {item[:40]!r}")
+        limit = None
+        for mod, arg in _GRAPH_MODIFIER.findall((m.group(2) or "") + (m.group(4) or "")):
+            if mod != "limit":
+                raise BadRequest(f"(#100) Unknown field modifier {mod!r} on {m.group(1)}")
+            limit = _int_param(arg, 25, 1, 100, f"{m.group(1)}.limit")
+        out.append(GraphField(m.group(1), limit, m.group(3)))
+    return out
+
+
+def ms_message_edge(
+    state: DemoState, r: dict[str, Any], name: str, offset: int, n: int, wanted: list[str] | None
+) -> tuple[list[dict[str, Any]], int, int]:
+    """A conversation's messages as served at version ``r`` (newest first), ``n`` from
+    ``offset``: the rendered records, the next offset and how many there are in all. The
+    ``/messages`` edge and the inline ``messages{...}`` expansion both serve from here, so
+    the two give the same bytes."""
+    row = r["_row"]
+    t, role, kind = _ms_messages(state, row)
+    vis = np.flatnonzero(t <= r["updated_at"])[::-1]  # newest first
+    chunk = vis[offset : offset + n]
+    data = [
+        _pick_fields(
+            render_messenger_msg(state, r, name, int(i), int(t[i]), int(role[i]), int(kind[i])),
+            wanted,
+        )
+        for i in chunk
+    ]
+    return data, offset + len(chunk), len(vis)
+
+
+def _pick_fields(rec: dict[str, Any], wanted: list[str] | None) -> dict[str, Any]:
+    if wanted is None:
+        return rec
+    return {k: rec[k] for k in ("id", *wanted) if k in rec}
+
+
 def malform_messenger(rec: dict[str, Any], kind: str) -> None:
     if kind == "missing_field":
         rec.pop("updated_time", None)
@@ -2073,14 +2151,30 @@ def build_app(
     # -- messenger --------------------------------------------------------------------------
     messenger = APIRouter()
 
-    def _pick_fields(rec: dict[str, Any], wanted: list[str] | None) -> dict[str, Any]:
-        if wanted is None:
-            return rec
-        return {k: rec[k] for k in ("id", *wanted) if k in rec}
-
-    def _fields(q: Mapping[str, str], default: list[str]) -> list[str] | None:
+    def _fields(q: Mapping[str, str], default: list[str]) -> list[GraphField]:
         raw = q.get("fields")
-        return default if not raw else [f.strip() for f in raw.split(",") if f.strip()]
+        return [GraphField(f) for f in default] if not raw else parse_graph_fields(raw)
+
+    def _edge_url(request: Request, conv_id: str, sub: list[str], n: int, after: str) -> str:
+        """Graph's ``paging.next`` of an expanded edge: the node's own edge URL (the
+        ``access_token`` carried over, as Graph does) with the subfields and limit."""
+        params = [(k, v) for k, v in request.query_params.multi_items() if k == "access_token"]
+        params += [("fields", ",".join(sub)), ("limit", str(n)), ("after", after)]
+        version = request.path_params["version"]
+        return f"{_base(request, 'messenger')}/{version}/{conv_id}/messages?{urlencode(params)}"
+
+    def _edge_paging(
+        conv_id: str, offset: int, end: int, total: int, next_url: Callable[[str], str]
+    ) -> dict[str, Any] | None:
+        if end == offset:
+            return None
+        after = encode_token({"o": end, "c": conv_id})
+        paging: dict[str, Any] = {
+            "cursors": {"before": encode_token({"o": offset, "c": conv_id}), "after": after}
+        }
+        if end < total:
+            paging["next"] = next_url(after)
+        return paging
 
     def _next_url(request: Request, after: str) -> str:
         params = [
@@ -2112,8 +2206,18 @@ def build_app(
         rows = _contact_rows(state, "messenger", "messenger", pos)
         names = _names(state, rows)
         d = state.data["messenger"]
-        wanted = _fields(q, ["updated_time"])
+        fields_ = _fields(q, ["updated_time"])
+        wanted = [f.name for f in fields_]
+        # field expansion: messages{...} inline, limited, with its own paging per conversation
+        edge = next((f for f in fields_ if f.name == "messages"), None)
+        sub = (
+            [f.name for f in parse_graph_fields(edge.sub)]
+            if edge is not None and edge.sub
+            else ["created_time"]
+        )
+        edge_n = (edge.limit or 25) if edge is not None else 0  # Graph's default edge limit
         data = []
+        inline = 0
         for r, nm in zip(rows, names, strict=True):
             rec = _finish(
                 state,
@@ -2123,6 +2227,16 @@ def build_app(
                 r["_row"],
                 malform_messenger,
             )
+            if edge is not None:
+                cid = r["source_id"]
+                msgs, end, total = ms_message_edge(state, r, nm, 0, edge_n, sub)
+                rec["messages"] = {"data": msgs}
+                paging = _edge_paging(
+                    cid, 0, end, total, lambda a, c=cid: _edge_url(request, c, sub, edge_n, a)
+                )
+                if paging is not None:
+                    rec["messages"]["paging"] = paging
+                inline += len(msgs)
             data.append(_pick_fields(rec, wanted))
         keys = state.idx["messenger"].keys
         body: dict[str, Any] = {"data": data}
@@ -2133,7 +2247,7 @@ def build_app(
             }
             if more:
                 body["paging"]["next"] = _next_url(request, after)
-        served("messenger", len(data))
+        served("messenger", len(data) + inline)
         return jresp(body)
 
     @vendor("messenger", messenger, "GET", "/{version}/{node_id}/messages")
@@ -2148,28 +2262,16 @@ def build_app(
         rec = d.rows([row])[0]
         final = state.upd["messenger"][row] <= state.now
         r = rec if final else first_version(rec)
+        r["_row"] = row
         name = _names(state, [r])[0]
-        t, role, kind = _ms_messages(state, row)
-        vis = np.flatnonzero(t <= r["updated_at"])[::-1]  # newest first
         token = q.get("after")
         offset = int(decode_token(token).get("o", 0)) if token else 0
-        chunk = vis[offset : offset + n]
-        wanted = _fields(q, ["created_time"])
-        data = [
-            _pick_fields(
-                render_messenger_msg(state, r, name, int(i), int(t[i]), int(role[i]), int(kind[i])),
-                wanted,
-            )
-            for i in chunk
-        ]
+        wanted = [f.name for f in _fields(q, ["created_time"])]
+        data, end, total = ms_message_edge(state, r, name, offset, n, wanted)
         body: dict[str, Any] = {"data": data}
-        if len(chunk):
-            after = encode_token({"o": offset + len(chunk), "c": conv_id})
-            body["paging"] = {
-                "cursors": {"before": encode_token({"o": offset, "c": conv_id}), "after": after}
-            }
-            if offset + len(chunk) < len(vis):
-                body["paging"]["next"] = _next_url(request, after)
+        paging = _edge_paging(conv_id, offset, end, total, lambda a: _next_url(request, a))
+        if paging is not None:
+            body["paging"] = paging
         served("messenger", len(data))
         return jresp(body)
 

@@ -2,10 +2,12 @@
 
 ``landing.records`` keeps every record as received (raw JSON text in the vendor's key order)
 with its load metadata, unique on ``(source, entity, record_id, record_version)``.
-``Landing.land`` writes a page — its new records, one ``landing.batches`` row per entity in
-it and, when given, the state the page advances — in ONE transaction, so after a crash either
-the whole page and its state are there or none of it (``docs/architecture.md``). A parent
-page (Meta conversations) lands in the same transaction as its children's pages (messages).
+``Landing.land`` writes pages — their new records, one ``landing.batches`` row per page and
+entity and, when given, the state the pages advance — in ONE transaction, so after a crash
+either those pages and their state are there or none of it (``docs/architecture.md``). The
+runner hands it several pages of a source at once (a commit costs tens of milliseconds
+whatever its size); a parent page (Meta conversations) always lands in the same transaction
+as its children's records (messages).
 
 Records are inserted as a whole through an Arrow table; the primary key's index skips
 repeats (already landed, or twice in the same page), which are counted as duplicates.
@@ -23,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 import orjson
 import pyarrow as pa
 
@@ -237,8 +240,8 @@ class Landing:
     ) -> list[BatchResult]:
         """Land page batches and the state they advance in ONE transaction.
 
-        Usually one page (one batch per entity in it); a parent page lands together with its
-        children's pages. The records of all batches go in as one Arrow table through one
+        One or more pages (one batch per entity in each); a parent page lands together with
+        its children's pages. The records of all batches go in as one Arrow table through one
         ``insert or ignore``: the primary key's index skips a key+version already landed or
         repeated within the batch, and ``returning`` tells how many each batch really added.
         """
@@ -295,29 +298,33 @@ class Landing:
 
 
 def _records_table(batches: list[PageBatch], ids: list[str]) -> pa.Table:
-    parts = []
-    for batch_id, b in zip(ids, batches, strict=True):
-        n = b.rows.received
-        if not n:
-            continue
-        t = b.rows.table
-        parts.append(
-            pa.Table.from_arrays(
-                [
-                    pa.array([b.rows.source] * n, pa.string()),
-                    pa.array([b.rows.entity] * n, pa.string()),
-                    t.column("record_id"),
-                    t.column("record_version"),
-                    t.column("raw_json"),
-                    pa.array([batch_id] * n, pa.string()),
-                    pa.array([b.page_number] * n, pa.int32()),
-                    pa.array([b.request_url] * n, pa.string()),
-                    pa.array([b.extracted_at] * n, pa.timestamp("us", tz="UTC")),
-                ],
-                schema=_RECORDS_SCHEMA,
-            )
-        )
-    return pa.concat_tables(parts) if parts else _RECORDS_SCHEMA.empty_table()
+    """All batches' records as one table: the record columns concatenated, each batch's own
+    values (source, entity, batch id, page, URL, time) repeated over its records — built once
+    per column, not per batch (a Messenger page has a batch per conversation)."""
+    kept = [(batch_id, b) for batch_id, b in zip(ids, batches, strict=True) if b.rows.received]
+    if not kept:
+        return _RECORDS_SCHEMA.empty_table()
+    records = pa.concat_tables([b.rows.table for _, b in kept])
+    # row i of the result belongs to batch owner[i]
+    owner = pa.array(np.repeat(np.arange(len(kept)), [b.rows.received for _, b in kept]))
+
+    def per_batch(values: list[Any], type_: pa.DataType) -> pa.Array:
+        return pa.array(values, type_).take(owner)
+
+    return pa.Table.from_arrays(
+        [
+            per_batch([b.rows.source for _, b in kept], pa.string()),
+            per_batch([b.rows.entity for _, b in kept], pa.string()),
+            records.column("record_id"),
+            records.column("record_version"),
+            records.column("raw_json"),
+            per_batch([batch_id for batch_id, _ in kept], pa.string()),
+            per_batch([b.page_number for _, b in kept], pa.int32()),
+            per_batch([b.request_url for _, b in kept], pa.string()),
+            per_batch([b.extracted_at for _, b in kept], pa.timestamp("us", tz="UTC")),
+        ],
+        schema=_RECORDS_SCHEMA,
+    )
 
 
 def _batches_table(batches: list[PageBatch], results: list[BatchResult], run_id: str) -> pa.Table:

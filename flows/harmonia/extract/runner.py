@@ -1,14 +1,24 @@
-"""Run one source: page through its endpoints, land every page with the state it advances.
+"""Run one source: page through its endpoints, land the pages with the state they advance.
 
 This is the plain-Python core that the Prefect flow (``harmonia.pipeline.ingest``) runs once
 per source, in its own thread. It knows nothing of Prefect: progress goes to an optional
 listener, counters come back in a ``SourceResult``.
 
-Parent → child endpoints (Meta conversations → messages): for each conversations page, the
-messages of every conversation on it whose (id, updated_time) is not landed yet are read (a
-few conversations at once), and land in the same transaction as the conversations page. A
-landed conversation version therefore implies its messages are landed, which is what lets a
-later run skip it without a request.
+Landing is batched: pages are buffered per source and committed together — one transaction
+for up to ``RunOptions.flush_records`` records or ``flush_seconds`` of buffering, at the end
+of every endpoint, and before a failure propagates — with the newest state of the buffered
+pages in the same transaction. A commit costs tens of milliseconds whatever its size, and
+all sources share one writer, so one commit per page was the extract stage's bottleneck.
+State therefore never runs ahead of the data: a crash loses only uncommitted pages, which the
+next run reads again from the committed state.
+
+Nested records (Meta conversations → messages): with Graph field expansion the messages come
+inline in each conversation (an *edge*, see ``RecordSpec``); only a conversation with more
+messages than the inline limit costs further requests (its edge's ``paging.next``). Without
+expansion, a child endpoint is read once per parent record. Either way, the messages of a
+conversation version not landed yet land in the same transaction as the conversations page,
+so a landed conversation version implies its messages are landed, which lets a later run skip
+it without a request.
 """
 
 from __future__ import annotations
@@ -21,10 +31,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 import duckdb
 
-from harmonia.extract.http import HttpPolicy, SourceHTTP
+from harmonia.extract.http import ExtractError, HttpPolicy, SourceHTTP
 from harmonia.extract.landing import Landing, PageBatch, PageRows, key_records
 from harmonia.extract.paginators import PageRequest, dig, set_path
 from harmonia.extract.sources import Endpoint, RecordSpec, SourceConfig
@@ -38,6 +49,10 @@ class RunOptions:
     since: datetime | None = None
     until: datetime | None = None
     policy: HttpPolicy | None = None
+    # landing: commit once this many records are buffered, or when the oldest buffered page
+    # has waited this long (checked as pages arrive); 1 record = a commit per page
+    flush_records: int = 5000
+    flush_seconds: float = 2.0
 
 
 @dataclass
@@ -75,6 +90,7 @@ class SourceResult:
     duration_s: float = 0.0
     http_s: float = 0.0  # summed over threads: waiting for and parsing responses
     landing_s: float = 0.0  # summed over threads: keying, serializing, committing pages
+    commits: int = 0  # landing transactions
     entities: dict[str, EntityCounts] = field(default_factory=dict)
     error: str | None = None
 
@@ -122,7 +138,14 @@ class _SourceRun:
         self.page_numbers: dict[str, int] = {}
         self.children = {ep.parent: ep for ep in cfg.endpoints if ep.parent}
         self._counts_lock = threading.Lock()
-        workers = max((ep.concurrency for ep in self.children.values()), default=0)
+        self._pending: list[PageBatch] = []
+        self._pending_state: dict[tuple[str, str], dict[str, Any]] = {}
+        self._pending_records = 0
+        self._pending_since = 0.0
+        fan_out = [*self.children.values()] + [
+            ep for ep in cfg.endpoints if any(r.next_path for r in ep.records[1:])
+        ]
+        workers = max((ep.concurrency for ep in fan_out), default=0)
         # child endpoints (one request per parent record) are latency-bound: read a few
         # parents' children at once over the source's pooled session
         self._pool = ThreadPoolExecutor(workers, f"{cfg.name}-children") if workers else None
@@ -133,7 +156,12 @@ class _SourceRun:
             for endpoint in self.cfg.endpoints:
                 if endpoint.parent is None:
                     self._read(endpoint, self.cfg.url(endpoint.path, self.credentials))
+                    self._flush()
             self.result.status = "ok"
+        except ExtractError:
+            # the pages read before the vendor failed are good: keep them (and their state)
+            self._flush()
+            raise
         finally:
             if self._pool is not None:
                 self._pool.shutdown(wait=True, cancel_futures=True)
@@ -149,8 +177,9 @@ class _SourceRun:
     # -- one endpoint ----------------------------------------------------------------------
 
     def _read(self, endpoint: Endpoint, url: str, sink: list[PageBatch] | None = None) -> None:
-        """Page through one endpoint. Each page is landed with the state it advances — or,
-        for a child endpoint, handed to ``sink`` to land with its parent's page."""
+        """Page through one endpoint. Each page is buffered for landing with the state it
+        advances (``_land``) — or, for a child endpoint or an edge's follow-up pages, handed
+        to ``sink`` to land with its parent's page."""
         request = PageRequest(
             endpoint.method,
             url,
@@ -175,17 +204,29 @@ class _SourceRun:
                 page_number = self.page_numbers.get(endpoint.name, 0) + 1
                 self.page_numbers[endpoint.name] = page_number
 
-            batches: list[PageBatch] = []
-            stop = False
             request_url = self.http.safe_url(response.url)
-            for n, spec in enumerate(endpoint.records):
-                records = _records(spec, data)
-                if n == 0 and window is not None:
-                    records, stop = _in_window(window, records)
-                rows = key_records(
-                    self.cfg.name, spec.entity, records, spec.primary_key, spec.version_field
+            primary, *sideloads = endpoint.records
+            records = _records(primary, data)
+            stop = False
+            if window is not None:
+                records, stop = _in_window(window, records)
+            edges = [spec for spec in sideloads if spec.edge is not None]
+            records, inline = _detach(records, edges)
+            rows = key_records(
+                self.cfg.name, primary.entity, records, primary.primary_key, primary.version_field
+            )
+            batches = [PageBatch(rows, page_number, request_url, extracted_at)]
+            for spec in sideloads:
+                if spec.edge is not None:
+                    continue
+                side = key_records(
+                    self.cfg.name,
+                    spec.entity,
+                    _records(spec, data),
+                    spec.primary_key,
+                    spec.version_field,
                 )
-                batches.append(PageBatch(rows, page_number, request_url, extracted_at, n == 0))
+                batches.append(PageBatch(side, page_number, request_url, extracted_at, False))
             keyed = time.perf_counter() - keying_started
             with self._counts_lock:
                 self.result.http_s += keying_started - fetch_started
@@ -193,9 +234,12 @@ class _SourceRun:
             if sink is not None:
                 sink.extend(batches)
             else:
-                children: list[PageBatch] = []
+                nested: list[PageBatch] = []
+                fresh = self._fresh_parents(rows) if edges or child is not None else []
+                for spec in edges:
+                    nested += self._read_edge(spec, endpoint, inline[spec], rows, fresh, batches[0])
                 if child is not None:
-                    self._read_children(child, batches[0].rows, children)
+                    self._read_children(child, rows, fresh, nested)
                 last = stop or not paginator.has_next_page
                 state = None
                 if window is not None and (last or window.spec.commit == "per_page"):
@@ -203,8 +247,8 @@ class _SourceRun:
                     cursor = window.state(resume if isinstance(resume, str) else None)
                     if cursor is not None:
                         state = {(self.cfg.name, endpoint.entity): cursor}
-                # children first in the batch list: same transaction, so order is cosmetic
-                self._land([*children, *batches], state)
+                # nested pages first in the batch list: same transaction, so order is cosmetic
+                self._land([*nested, *batches], state)
             if stop or not paginator.has_next_page:
                 return
             paginator.update_request(request)
@@ -212,10 +256,33 @@ class _SourceRun:
     def _land(
         self, batches: list[PageBatch], state: dict[tuple[str, str], dict[str, Any]] | None
     ) -> None:
+        """Buffer a page (its batches and the state it advances); commit when due."""
+        if not self._pending:
+            self._pending_since = time.monotonic()
+        self._pending.extend(batches)
+        self._pending_state.update(state or {})
+        self._pending_records += sum(b.rows.received for b in batches)
+        if (
+            self._pending_records >= self.options.flush_records
+            or time.monotonic() - self._pending_since >= self.options.flush_seconds
+        ):
+            self._flush()
+
+    def _flush(self) -> None:
+        """Commit the buffered pages and the newest state they advance in ONE transaction.
+
+        The state buffered is the one of the last page that carried state: it covers exactly
+        the pages committed with it (or earlier ones), never a page still unread.
+        """
+        if not self._pending:
+            return
+        batches, state = self._pending, self._pending_state or None
+        self._pending, self._pending_state, self._pending_records = [], {}, 0
         started = time.perf_counter()
         results = self.landing.land(batches, run_id=self.run_id, state=state, conn=self.conn)
         with self._counts_lock:
             self.result.landing_s += time.perf_counter() - started
+            self.result.commits += 1
             for r in results:
                 self.result.add(r.entity, r.records, r.landed, r.duplicates, r.first_of_page)
         if self.listener is not None:
@@ -258,16 +325,16 @@ class _SourceRun:
                 request.json = request.json if request.json is not None else {}
                 set_path(request.json, param, value)
 
-    # -- parent → child -------------------------------------------------------------------
+    # -- parent → child, and edges -------------------------------------------------------
 
-    def _read_children(self, child: Endpoint, parents: PageRows, sink: list[PageBatch]) -> None:
-        """Read the children of every parent on the page whose version is not landed yet.
+    def _fresh_parents(self, parents: PageRows) -> list[int]:
+        """Positions of the page's parent records whose version is not landed yet.
 
         A landed parent version implies its children are landed: they commit in the same
         transaction. So a later run skips those parents without a request.
         """
         if not parents.received:
-            return
+            return []
         keys = list(
             zip(
                 parents.table.column("record_id").to_pylist(),
@@ -278,19 +345,93 @@ class _SourceRun:
         landed: set[tuple[str, str]] = set()
         if not self.options.full_refresh:
             landed = _landed_among(self.conn, self.cfg.name, parents.entity, keys)
-        urls = [
-            self.cfg.url(child.path, self.credentials, parent_id=record_id)
-            for record_id, version in dict.fromkeys(keys)
-            if (record_id, version) not in landed and not record_id.startswith("~")
-        ]
+        seen: set[tuple[str, str]] = set()
+        fresh = []
+        for n, key in enumerate(keys):
+            if key in landed or key in seen or key[0].startswith("~"):
+                continue  # "~": no usable id (malformed), nothing to ask for
+            seen.add(key)
+            fresh.append(n)
+        return fresh
+
+    def _read_children(
+        self, child: Endpoint, parents: PageRows, fresh: list[int], sink: list[PageBatch]
+    ) -> None:
+        """Read the children (one endpoint request per parent) of the fresh parents."""
+        if not fresh:
+            return
+        ids = parents.table.column("record_id").to_pylist()
+        urls = [self.cfg.url(child.path, self.credentials, parent_id=ids[n]) for n in fresh]
+        self._fan_out(child, urls, sink)
+
+    def _read_edge(
+        self,
+        spec: RecordSpec,
+        endpoint: Endpoint,
+        inline: list[tuple[Any, Any]],
+        parents: PageRows,
+        fresh: list[int],
+        page: PageBatch,
+    ) -> list[PageBatch]:
+        """The fresh parents' records of one edge: those inline and, for an edge with more,
+        the pages its ``next_path`` leads to.
+
+        The inline records of each parent are one batch (a sideload of the parents' page)
+        whose ``request_url`` is the page's with the fragment ``#/<parent id>/<edge>``: Graph's
+        address of the edge the records belong to (``/{conversation-id}/messages``), which is
+        how a message is tied to its conversation downstream, exactly as the request URL of a
+        ``/{conversation-id}/messages`` page ties it.
+        """
+        assert spec.edge is not None
+        _, edge_name, items_key = spec.edge
+        ids = parents.table.column("record_id").to_pylist()
+        records: list[Any] = []
+        owners: list[tuple[str, int]] = []  # (parent id, its number of inline records)
+        follow: list[str] = []
+        for n in fresh:
+            container = inline[n][1] if n < len(inline) else None
+            if not isinstance(container, dict):
+                continue  # the parent has no such edge (or a malformed one): nothing inline
+            found = dig(container, items_key)
+            found = found if isinstance(found, list) else []
+            records.extend(found)
+            owners.append((ids[n], len(found)))
+            link = dig(container, spec.next_path) if spec.next_path else None
+            if isinstance(link, str) and link:
+                follow.append(link)
+        rows = key_records(
+            self.cfg.name, spec.entity, records, spec.primary_key, spec.version_field
+        )
+        out: list[PageBatch] = []
+        offset = 0
+        for parent_id, count in owners:
+            if count:
+                part = PageRows(rows.source, rows.entity, rows.table.slice(offset, count))
+                url = f"{page.request_url}#/{quote(parent_id, safe='')}/{edge_name}"
+                out.append(PageBatch(part, page.page_number, url, page.extracted_at, False))
+            offset += count
+        if follow:
+            rest = Endpoint(
+                name=f"{endpoint.name}.{spec.entity}",
+                path="",
+                records=(RecordSpec(spec.entity, items_key, spec.primary_key, spec.version_field),),
+                paginator="next_url",
+                paginator_options={"next_path": spec.next_path},
+            )
+            self._fan_out(rest, follow, out)
+        return out
+
+    def _fan_out(self, endpoint: Endpoint, urls: list[str], sink: list[PageBatch]) -> None:
+        """Read ``endpoint`` from each URL (a few at once); their pages go to ``sink`` in URL
+        order. The first failure fails the parent page: nothing of it lands."""
         assert self._pool is not None
         sinks: list[list[PageBatch]] = [[] for _ in urls]
         futures = [
-            self._pool.submit(self._read, child, url, part)
+            self._pool.submit(self._read, endpoint, url, part)
             for url, part in zip(urls, sinks, strict=True)
         ]
         for future in futures:
-            future.result()  # the first failure fails the parent page: nothing of it lands
+            future.result()
         for part in sinks:
             sink.extend(part)
 
@@ -312,9 +453,32 @@ def _records(spec: RecordSpec, data: Any) -> list[Any]:
     return found if isinstance(found, list) else []
 
 
+def _detach(
+    records: list[Any], edges: list[RecordSpec]
+) -> tuple[list[Any], dict[RecordSpec, list[tuple[Any, Any]]]]:
+    """The primary records without their edges, and per edge spec the (record, edge) pairs
+    in record order. A record is copied (shallowly) only when it carries an edge."""
+    inline: dict[RecordSpec, list[tuple[Any, Any]]] = {spec: [] for spec in edges}
+    if not edges:
+        return records, inline
+    out = []
+    for record in records:
+        stripped = record
+        for spec in edges:
+            assert spec.edge is not None
+            container = record.get(spec.edge[1]) if isinstance(record, dict) else None
+            inline[spec].append((record, container))
+            if container is not None:
+                stripped = {k: v for k, v in stripped.items() if k != spec.edge[1]}
+        out.append(stripped)
+    return out, inline
+
+
 def _shape_problem(specs: tuple[RecordSpec, ...], body: Any) -> str | None:
     """Why a parsed 200 body is not a page of this endpoint, or None if it is."""
     for spec in specs:
+        if spec.edge is not None:
+            continue  # inside the primary records: absent or odd edges are the records' own
         found = dig(body, spec.path)
         if found is None and not spec.required:
             continue

@@ -56,13 +56,44 @@ class AuthSpec:
 
 @dataclass(frozen=True)
 class RecordSpec:
-    """Records of one entity in a page body: where, and how they are keyed and versioned."""
+    """Records of one entity in a page body: where, and how they are keyed and versioned.
+
+    ``path`` is a dotted path to the list (None: the body is a bare array). A sideload nested
+    in each primary record — Graph API field expansion, ``data[*].messages.data[*]`` — is an
+    *edge*: ``<primary list>[*].<edge>.<list>[*]``. Its records are taken from the primary
+    records the run keeps (in the window, version not landed yet), the edge is removed from
+    the primary record before it lands (the primary record lands as the API serves it
+    without expansion; its edge's records land as their own), and ``next_path`` (relative to
+    the edge: ``paging.next``) is followed for the edges that have more than fit inline.
+    The path is JSONPath-like so that DuckDB's ``json_extract`` reads it too.
+    """
 
     entity: str
-    path: str | None  # dotted path to the list; None when the body is a bare array
+    path: str | None
     primary_key: str
     version_field: str
     required: bool = True  # a sideload may be absent from a page
+    next_path: str | None = None  # edges only: the link to the rest of one edge's list
+
+    def __post_init__(self) -> None:
+        if self.path is not None and "[*]" in self.path:
+            self.edge  # noqa: B018 - validates the shape at import time
+        elif self.next_path is not None:
+            raise ValueError(f"{self.entity}: next_path is for edges (paths with [*]) only")
+
+    @property
+    def edge(self) -> tuple[str, str, str] | None:
+        """``(primary list path, edge path in a primary record, list key in the edge)`` for
+        a nested sideload, else None."""
+        if self.path is None or "[*]" not in self.path:
+            return None
+        parents, _, rest = self.path.partition("[*].")
+        edge, _, items = rest.removesuffix("[*]").rpartition(".")
+        if not rest.endswith("[*]") or "[*]" in rest[:-3] or not parents or not edge or "." in edge:
+            raise ValueError(
+                f"{self.entity}: an edge path is <list>[*].<edge>.<list>[*], not {self.path!r}"
+            )
+        return parents, edge, items
 
 
 @dataclass(frozen=True)
@@ -110,7 +141,15 @@ class Endpoint:
     body: dict[str, Any] | None = None
     incremental: Incremental | None = None
     parent: str | None = None
-    concurrency: int = 4  # child endpoints: parents read at once
+    concurrency: int = 4  # child endpoints / edge follow-ups: parents read at once
+
+    def __post_init__(self) -> None:
+        for spec in self.records[1:]:
+            edge = spec.edge
+            if edge is not None and edge[0] != self.records[0].path:
+                raise ValueError(
+                    f"{self.name}: edge {spec.path!r} must hang off {self.records[0].path!r}"
+                )
 
     @property
     def entity(self) -> str:
@@ -325,6 +364,9 @@ CHAT = SourceConfig(
     ),
 )
 
+#: Message fields asked for (Graph returns only ``id`` and ``created_time`` by default).
+MESSENGER_MESSAGE_FIELDS = "id,created_time,from,to,message,tags"
+
 MESSENGER = SourceConfig(
     name="messenger",
     auth=AuthSpec(
@@ -337,23 +379,55 @@ MESSENGER = SourceConfig(
             path="/v19.0/{page_id}/conversations",
             params={
                 "platform": "messenger",
+                # Field expansion: each conversation's newest 100 messages come inline, so a
+                # page of conversations is one request instead of 1 + one per conversation;
+                # a longer conversation's edge has paging.next, followed for it alone.
                 "fields": (
-                    "id,updated_time,link,message_count,unread_count,can_reply,participants,labels"
+                    "id,updated_time,link,message_count,unread_count,can_reply,participants,"
+                    f"labels,messages.limit(100){{{MESSENGER_MESSAGE_FIELDS}}}"
                 ),
                 "limit": 100,
             },
-            records=(RecordSpec("conversations", "data", "id", "updated_time"),),
+            records=(
+                RecordSpec("conversations", "data", "id", "updated_time"),
+                RecordSpec(
+                    "messages",
+                    "data[*].messages.data[*]",
+                    "id",
+                    "created_time",
+                    required=False,
+                    next_path="paging.next",
+                ),
+            ),
             paginator="next_url",
             paginator_options={"next_path": "paging.next"},
             # No server-side filter: newest updated_time first, stop at the first one older
             # than the watermark. The order is descending, so only the end commits it.
             incremental=Incremental(cursor_field="updated_time", send="client", order="desc"),
         ),
+    ),
+)
+
+#: The same source without field expansion: conversations, then one request per
+#: conversation for its messages (parent → child endpoint). For a Graph app or API version
+#: that refuses the expansion; it lands the same records (``tests/test_extract_ingest.py``).
+MESSENGER_PER_CONVERSATION = replace(
+    MESSENGER,
+    endpoints=(
+        replace(
+            MESSENGER.endpoints[0],
+            params=MESSENGER.endpoints[0].params
+            | {
+                "fields": "id,updated_time,link,message_count,unread_count,can_reply,"
+                "participants,labels"
+            },
+            records=MESSENGER.endpoints[0].records[:1],
+        ),
         Endpoint(
             name="messages",
             parent="conversations",
             path="/v19.0/{parent_id}/messages",
-            params={"fields": "id,created_time,from,to,message,tags", "limit": 100},
+            params={"fields": MESSENGER_MESSAGE_FIELDS, "limit": 100},
             records=(RecordSpec("messages", "data", "id", "created_time"),),
             paginator="next_url",
             paginator_options={"next_path": "paging.next"},
