@@ -306,7 +306,18 @@ def test_late_update_relinks_on_the_next_build(warehouse: Warehouse, tmp_path: P
     # CRM row 10003 is updated later: it now carries Bruno's e-mail (same person, two ids).
     warehouse.add("crm_contacts", [crm("10003", email="bruno@empresa.com.br", phone=None,
                                        updated=T0 + 10 * DAY)])  # fmt: skip
+    # Staging is incremental: a newer version replaces the record's row, while an older
+    # version that arrives late (a replayed page) must not displace the newer one.
+    warehouse.add("voice_contacts", [
+        voice("v-lonely", T0 + 3 * HOUR, phone="12", disposition="DISP_AJUDA_COMPRA",
+              updated=T0 + 3 * HOUR + 900),
+        voice("v-switch-1", T0 + HOUR, phone=COMPANY_PHONE, crm_id="10002",
+              disposition="DISP_AJUDA_COMPRA", updated=T0 + HOUR + 100),
+    ])  # fmt: skip
     dbt_build(warehouse.path, target_path=tmp_path / "target")
+    topics = dict(warehouse.query("select contact_id, topic from marts.fct_contacts"))
+    assert topics["voice:v-lonely"] == "purchase_help"
+    assert topics["voice:v-switch-1"] == "billing_copy"
     merged = warehouse.customer_of("voice:v-switch-1")
     assert warehouse.customer_of("voice:v-switch-2") == merged
     assert merged != switch_2
@@ -331,10 +342,15 @@ def test_label_propagation_fails_loudly_past_its_cap(warehouse: Warehouse, tmp_p
 
 
 def test_unit_tests_and_docs(warehouse: Warehouse, tmp_path: Path) -> None:
-    # `dbt build` runs each model's unit tests right before the model (its parents exist then)
-    result = dbt_build(warehouse.path, target_path=tmp_path / "target")
+    # `dbt build` runs each model's unit tests right before the model (its parents exist then);
+    # pipeline runs leave them out (they test the SQL, not the data), so ask for them
+    result = dbt_build(warehouse.path, target_path=tmp_path / "target", unit_tests=True)
     unit = [n for n in result.nodes if n.resource_type == "unit_test"]
-    assert len(unit) >= 7
+    assert len(unit) >= 8
     assert {n.status for n in unit} == {"pass"}
+    assert any("messenger_bot_and_agent_replies" in n.unique_id for n in unit)
+    # and a pipeline run does not run them
+    plain = dbt_build(warehouse.path, target_path=tmp_path / "target")
+    assert not [n for n in plain.nodes if n.resource_type == "unit_test"]
     index = dbt_docs_generate(warehouse.path, target_path=tmp_path / "target")
     assert index.is_file()

@@ -126,15 +126,22 @@ def dbt_build(
     *,
     exclude: str | Sequence[str] | None = None,
     target_path: Path | None = None,
+    unit_tests: bool = False,
 ) -> BuildResult:
-    """``dbt build`` (seeds, models, data tests, unit tests) on ``warehouse_path``.
+    """``dbt build`` (seeds, models, data tests; unit tests with ``unit_tests=True``) on
+    ``warehouse_path``.
 
+    Staging models are incremental; ``full_refresh`` rebuilds them from ``raw.*``. Unit tests
+    check the SQL against fixed fixtures, not the data, so a pipeline run leaves them out
+    (dbt's own advice: run them in development and CI); ``tests/test_dbt_rules.py`` runs them.
     Raises :class:`DbtBuildError` with dbt's messages when anything fails.
     """
     command = ["build", *_common_args(target_path, vars)]
     for flag, value in (("--select", select), ("--exclude", exclude)):
         if value:
             command += [flag, *([value] if isinstance(value, str) else list(value))]
+    if not unit_tests:
+        command += ["--exclude-resource-type", "unit_test"]
     if full_refresh:
         command.append("--full-refresh")
     result = _invoke(command, Path(warehouse_path))

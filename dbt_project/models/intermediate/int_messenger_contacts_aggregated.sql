@@ -1,8 +1,10 @@
 -- One row per Messenger contact (a page conversation) with its timings from its messages:
 -- started at the first message, first response = first page message that is not the closing
--- message, ended at the closing message. Protocol numbers are quoted in message text. A
--- conversation whose messages have not been landed yet has no start and is left out until
--- they are.
+-- message, first agent response = the same without the bot's messages (tagged
+-- var('messenger_bot_tag') by the bot app), ended at the closing message. Handled by the bot
+-- when the page answered and every answer came from the bot (the SMS rule). Protocol numbers
+-- are quoted in message text. A conversation whose messages have not been landed yet has no
+-- start and is left out until they are.
 with
 
 conversations as (
@@ -19,6 +21,11 @@ message_facts as (
         min(sent_at) as started_at,
         arg_min(not is_from_page, (sent_at, is_closing, message_id)) as is_inbound,
         min(sent_at) filter (where is_from_page and not is_closing) as first_response_at,
+        min(sent_at) filter (where is_from_page and not is_closing and not is_from_bot)
+            as first_agent_response_at,
+        count(*) filter (where is_from_page and not is_closing) as page_messages,
+        count(*) filter (where is_from_page and not is_closing and not is_from_bot)
+            as agent_messages,
         min(sent_at) filter (where is_closing) as ended_at,
         bool_or(is_resolving) as is_resolved,
         min(regexp_extract(message, '{{ var("protocol_pattern") }}', 1))
@@ -34,10 +41,13 @@ harmonized as (
         conversations.conversation_id as source_id,
         'messenger' as channel,
         case when message_facts.is_inbound then 'inbound' else 'outbound' end as direction,
-        'agent' as handled_by,
+        case
+            when message_facts.page_messages > 0 and message_facts.agent_messages = 0 then 'bot'
+            else 'agent'
+        end as handled_by,
         message_facts.started_at,
         message_facts.first_response_at,
-        message_facts.first_response_at as first_agent_response_at,
+        message_facts.first_agent_response_at,
         null::bigint as queue_seconds,
         message_facts.is_inbound
         and message_facts.ended_at is not null

@@ -2,6 +2,8 @@
 -- the AI agent (bot) handled without routing it to a team is handled_by bot; the first
 -- response is the earlier of the bot's first reply (custom attribute) and the first admin
 -- reply. Intent, protocol, phone, e-mail and resolution are custom attributes.
+{{ config(unique_key='contact_id') }}
+
 with
 
 source as (
@@ -69,6 +71,10 @@ final as (
         direction = 'inbound' and ended_at is not null and first_response_at is null
             as is_abandoned,
     from renamed
+),
+
+replacing as (
+    {{ keep_newer_versions('final', 'updated_at') }}
 )
 
-select * from final
+select * from replacing

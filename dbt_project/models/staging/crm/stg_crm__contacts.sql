@@ -1,4 +1,6 @@
 -- HubSpot CRM contacts, one row per id (newest updatedAt, ISO 8601 with milliseconds).
+{{ config(unique_key='crm_contact_id') }}
+
 with
 
 source as (
@@ -29,6 +31,10 @@ renamed as (
         {{ from_iso8601("raw_json ->> '$.updatedAt'") }} as updated_at,
         validated_at,
     from latest
+),
+
+replacing as (
+    {{ keep_newer_versions('renamed', 'updated_at') }}
 )
 
-select * from renamed
+select * from replacing

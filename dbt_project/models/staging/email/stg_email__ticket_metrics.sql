@@ -1,5 +1,7 @@
 -- Zendesk ticket metric sets (sideloaded with the tickets), one row per ticket (newest
 -- updated_at): first reply time in seconds, assignment, solve and last status change.
+{{ config(unique_key='ticket_metric_id') }}
+
 with
 
 source as (
@@ -29,6 +31,10 @@ renamed as (
         {{ from_iso8601("raw_json ->> '$.updated_at'") }} as updated_at,
         validated_at,
     from latest
+),
+
+replacing as (
+    {{ keep_newer_versions('renamed', 'updated_at') }}
 )
 
-select * from renamed
+select * from replacing

@@ -2,6 +2,8 @@
 -- address is the sender of an inbound ticket (via.source.from) and the recipient of one we
 -- opened (via.source.to); protocol, phone and time spent are custom fields; the topic is the
 -- ticket's tag.
+{{ config(unique_key='ticket_id') }}
+
 with
 
 source as (
@@ -65,6 +67,10 @@ renamed as (
     from latest
     left join custom_fields
         on latest.record_id = custom_fields.record_id
+),
+
+replacing as (
+    {{ keep_newer_versions('renamed', 'updated_at') }}
 )
 
-select * from renamed
+select * from replacing

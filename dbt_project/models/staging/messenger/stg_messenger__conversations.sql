@@ -1,5 +1,7 @@
 -- Meta Graph page conversations, one row per conversation id (newest updated_time). The
 -- customer is the participant that is not the page; the page label carries the topic code.
+{{ config(unique_key='conversation_id') }}
+
 with
 
 source as (
@@ -27,6 +29,10 @@ renamed as (
         {{ from_iso8601("raw_json ->> '$.updated_time'") }} as updated_at,
         validated_at,
     from latest
+),
+
+replacing as (
+    {{ keep_newer_versions('renamed', 'updated_at') }}
 )
 
-select * from renamed
+select * from replacing

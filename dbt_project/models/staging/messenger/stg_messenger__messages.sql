@@ -1,6 +1,8 @@
 -- Meta Graph messages, one row per message id (immutable). A Graph message does not name its
 -- conversation: it is the `{conversation-id}` of the request that returned it, recovered from
 -- the landing batch's request_url.
+{{ config(unique_key='message_id') }}
+
 with
 
 source as (
@@ -27,6 +29,11 @@ renamed as (
 
         -- booleans
         (latest.raw_json ->> '$.from.id') = '{{ var("messenger_page_id") }}' as is_from_page,
+        (latest.raw_json ->> '$.from.id') = '{{ var("messenger_page_id") }}'
+        and list_contains(
+            json_extract_string(latest.raw_json, '$.tags.data[*].name'),
+            '{{ var("messenger_bot_tag") }}'
+        ) as is_from_bot,
         starts_with(latest.raw_json ->> '$.message', '{{ var("thread_closing_prefix") }}')
             as is_closing,
         starts_with(latest.raw_json ->> '$.message', '{{ var("thread_closing_prefix") }}')
@@ -39,6 +46,10 @@ renamed as (
     from latest
     left join batches
         on latest.batch_id = batches.batch_id
+),
+
+replacing as (
+    {{ keep_newer_versions('renamed', 'sent_at') }}
 )
 
-select * from renamed
+select * from replacing

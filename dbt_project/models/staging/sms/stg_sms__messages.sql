@@ -2,6 +2,8 @@
 -- numbers are strings. The customer's phone is `from` on inbound and `to` on outbound
 -- messages, the company's number (a long code of the sticky-sender pool) the other side;
 -- company messages carry the messaging service (agents or bot).
+{{ config(unique_key='message_id') }}
+
 with
 
 source as (
@@ -51,6 +53,10 @@ renamed as (
         {{ from_rfc2822("raw_json ->> '$.date_updated'") }} as updated_at,
         validated_at,
     from latest
+),
+
+replacing as (
+    {{ keep_newer_versions('renamed', 'updated_at') }}
 )
 
-select * from renamed
+select * from replacing

@@ -1,5 +1,7 @@
 -- Delighted survey responses, one row per id (newest updated_at, unix seconds). The surveyed
 -- contact is person_properties.contact_ref (`<channel>:<source id>`, our contact_id).
+{{ config(unique_key='response_id') }}
+
 with
 
 source as (
@@ -31,6 +33,10 @@ renamed as (
         {{ from_epoch("raw_json ->> '$.updated_at'") }} as updated_at,
         validated_at,
     from latest
+),
+
+replacing as (
+    {{ keep_newer_versions('renamed', 'updated_at') }}
 )
 
-select * from renamed
+select * from replacing

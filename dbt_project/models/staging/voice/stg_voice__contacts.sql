@@ -1,6 +1,8 @@
 -- Amazon Connect contact records -> one harmonized voice contact per ContactId (newest
 -- LastUpdateTimestamp). Connect times are epoch seconds; disposition, protocol, crm_id and
 -- resolution live in the contact-flow Attributes.
+{{ config(unique_key='contact_id') }}
+
 with
 
 source as (
@@ -56,6 +58,10 @@ renamed as (
         {{ from_epoch("raw_json ->> '$.LastUpdateTimestamp'") }} as updated_at,
         validated_at,
     from latest
+),
+
+replacing as (
+    {{ keep_newer_versions('renamed', 'updated_at') }}
 )
 
-select * from renamed
+select * from replacing
