@@ -8,10 +8,12 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: demo test lint format install clean screenshot
 
+# extras: dev (pytest, ruff) and bench (dlt, which tests/test_bench.py compares with, and
+# the profilers: about 10 s more to install)
 $(STAMP): pyproject.toml .ci/constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
-	$(BIN)/python -m pip install --quiet -c .ci/constraints.txt -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -c .ci/constraints.txt -e ".[dev,bench]"
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -15,16 +15,54 @@ def bench(
     ),
     seed: int = typer.Option(42),
     profile: bool = typer.Option(False, help="cProfile one extract run: top 10 cumulative"),
-    with_dlt: bool = typer.Option(False, help="compare with dlt rest_api (not implemented yet)"),
+    profiler: str = typer.Option(
+        "cprofile",
+        help="with --profile: cprofile (top 10 printed) or py-spy (every thread, sampled from "
+        "outside; speedscope file next to --out; bench extra)",
+    ),
+    with_dlt: bool = typer.Option(
+        False, help="extract+land per source side by side with dlt rest_api (bench extra)"
+    ),
+    history: str = typer.Option(
+        "",
+        help="history mode: comma-separated history sizes (e.g. 1000000,5000000); times an "
+        "incremental run over each history instead of the stage benchmark",
+    ),
+    increment_share: float = typer.Option(
+        0.01,
+        min=0.0001,
+        max=0.5,
+        help="history mode: contacts new or updated, as a share of the smallest history "
+        "(the same number of contacts over every history)",
+    ),
 ) -> None:
     """Benchmark the pipeline per stage against the demo APIs (server in its own process)."""
     from pathlib import Path
 
     from harmonia.bench.run import BenchOptions, print_result, run_bench
 
-    if with_dlt:
-        typer.echo("--with-dlt: not implemented yet (the dlt comparison is a later task).")
+    if history:
+        from harmonia.bench.history import HistoryOptions, print_history, run_history
+
+        target = Path(out if out != "var/bench/bench.json" else "var/bench/history.json")
+        sizes = tuple(int(s.replace("_", "")) for s in history.split(",") if s.strip())
+        result = run_history(
+            HistoryOptions(sizes=sizes, increment_share=increment_share, seed=seed, out=target),
+            say=typer.echo,
+        )
+        print_history(result)
+        typer.echo(f"written: {target}")
+        return
+
+    if profiler not in ("cprofile", "py-spy"):
+        typer.echo(f"--profiler: cprofile or py-spy, not {profiler!r}")
         raise typer.Exit(2)
+    if with_dlt:
+        import importlib.util
+
+        if importlib.util.find_spec("dlt") is None:
+            typer.echo("--with-dlt needs dlt: pip install -c .ci/constraints.txt -e '.[bench]'")
+            raise typer.Exit(2)
     options = BenchOptions(
         contacts=contacts,
         repeat=repeat,
@@ -32,6 +70,8 @@ def bench(
         stages=tuple(s.strip() for s in stages.split(",") if s.strip()),
         out=Path(out),
         profile=profile,
+        profiler=profiler,
+        with_dlt=with_dlt,
     )
     print_result(run_bench(options, say=typer.echo))
     typer.echo(f"written: {out}")

@@ -13,6 +13,10 @@ pipeline, which runs in this process exactly as the main flow runs it: ``ingest`
    sources' own paginators and auth, nothing else) and split into records by DuckDB's
    ``read_json_objects``; extract+land over the floor is our overhead.
 
+``--with-dlt`` then loads each source alone with harmonia and with dlt ``rest_api`` (the
+same pages; ``harmonia.bench.dlt_compare``); ``--history`` is a separate mode
+(``harmonia.bench.history``).
+
 Medians over ``--repeat``. ``records`` is the number of records the run extracted (every
 entity, sideloads included); each stage's records/s divides that by the stage's seconds, so
 stages compare on one unit. Peak RSS is ``ru_maxrss`` of this process after the stage (a
@@ -43,7 +47,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from harmonia.extract.sources import Endpoint, SourceConfig
 
 #: stages in run order; a later one needs the ones before it (floor, incremental stand alone
 #: but need the full run's warehouse, so they imply ``extract``)
@@ -55,6 +62,7 @@ TARGET_E2E_SECONDS = 60.0
 TARGET_E2E_CONTACTS = 1_000_000
 TARGET_FLOOR_RATIO = 3.0
 TARGET_INCREMENTAL_RATIO = 0.25
+TARGET_DLT_RATIO = 10.0
 INCREMENTAL_CLOCK_SHARE = 0.99
 
 
@@ -62,7 +70,9 @@ INCREMENTAL_CLOCK_SHARE = 0.99
 # the demo server, in its own process
 
 
-def _serve(seed: int, contacts: int, conn: Connection) -> None:
+def _serve(
+    seed: int, contacts: int, conn: Connection, increment_share: float | None = None
+) -> None:
     """Generate the world (timed here, reported back), serve it until told to stop."""
     from harmonia.demo.generator import generate_world
     from harmonia.demo.server import DemoServer
@@ -71,6 +81,9 @@ def _serve(seed: int, contacts: int, conn: Connection) -> None:
     world = generate_world(seed=seed, contacts=contacts)
     generate_s = time.perf_counter() - started
     clock = world.start + int((world.end - world.start) * INCREMENTAL_CLOCK_SHARE)
+    history: dict[str, Any] = {}
+    if increment_share is not None:
+        history = _history_clock(world, increment_share)
     with DemoServer(world=world, port=0, clock=clock) as srv:
         conn.send(
             {
@@ -82,19 +95,38 @@ def _serve(seed: int, contacts: int, conn: Connection) -> None:
                 "end": world.end,
                 "generate_s": generate_s,
                 "generate_rss_mib": _maxrss_mib(resource.RUSAGE_SELF),
+                **history,
             }
         )
         conn.recv()  # until the client is done
         conn.send({"server_peak_rss_mib": _maxrss_mib(resource.RUSAGE_SELF)})
 
 
+def _history_clock(world: Any, share: float) -> dict[str, Any]:
+    """The clock before which all but ``share`` of the contacts were last changed: at it the
+    history is complete, and moving the clock to the end adds ``share`` new or updated ones."""
+    import numpy as np
+
+    fva = world.contacts.column("first_version_at").fill_null(0).to_numpy()
+    upd = world.contacts.column("updated_at").fill_null(0).to_numpy()
+    last = np.maximum(fva, upd)
+    clock = int(np.quantile(last, 1.0 - share))
+    return {
+        "history_clock": clock,
+        "increment_new": int((fva > clock).sum()),
+        "increment_updated": int(((fva <= clock) & (upd > clock)).sum()),
+    }
+
+
 class _Server:
     """The spawned demo server; its clock moves over its admin API."""
 
-    def __init__(self, seed: int, contacts: int) -> None:
+    def __init__(self, seed: int, contacts: int, increment_share: float | None = None) -> None:
         ctx = multiprocessing.get_context("spawn")
         self._here, there = ctx.Pipe()
-        self._proc = ctx.Process(target=_serve, args=(seed, contacts, there), daemon=True)
+        self._proc = ctx.Process(
+            target=_serve, args=(seed, contacts, there, increment_share), daemon=True
+        )
         self._proc.start()
         self.info: dict[str, Any] = self._here.recv()
         self.base_url: str = self.info["base_url"]
@@ -262,15 +294,32 @@ def _floor(base_url: str, dirs: _Dirs) -> StageRun:
     )
 
 
+def first_request(cfg: SourceConfig, endpoint: Endpoint, credentials: Any, url: str) -> Any:
+    """The first page request of a full run, as harmonia's runner shapes it (start 0, and an
+    end where the API needs one)."""
+    from harmonia.extract.paginators import PageRequest
+    from harmonia.extract.runner import _SourceRun
+    from harmonia.extract.state import Window
+
+    request = PageRequest(
+        endpoint.method,
+        url,
+        params=copy.deepcopy(endpoint.params),
+        json=cfg.render_body(endpoint.body, credentials),
+    )
+    if endpoint.incremental is not None:
+        window = Window.plan(endpoint.incremental, None, full_refresh=True)
+        _SourceRun._apply_window(endpoint, window, request)
+    return request
+
+
 def _fetch_source(cfg: Any, pages_dir: Path) -> tuple[int, set[tuple[str, str | None]]]:
     """Every page of one source (children too) written as received; returns the request count
     and the (glob, record path) pairs to read."""
     import requests
     from requests.adapters import HTTPAdapter
 
-    from harmonia.extract.paginators import PageRequest, dig
-    from harmonia.extract.runner import _SourceRun
-    from harmonia.extract.state import Window
+    from harmonia.extract.paginators import dig
     from harmonia.settings import Credentials
 
     credentials = Credentials()
@@ -288,15 +337,7 @@ def _fetch_source(cfg: Any, pages_dir: Path) -> tuple[int, set[tuple[str, str | 
     def pages(endpoint: Any, url: str) -> Iterable[Any]:
         import orjson
 
-        request = PageRequest(
-            endpoint.method,
-            url,
-            params=copy.deepcopy(endpoint.params),
-            json=cfg.render_body(endpoint.body, credentials),
-        )
-        if endpoint.incremental is not None:
-            window = Window.plan(endpoint.incremental, None, full_refresh=True)
-            _SourceRun._apply_window(endpoint, window, request)
+        request = first_request(cfg, endpoint, credentials, url)
         paginator = endpoint.new_paginator()
         paginator.init_request(request)
         out_dir = pages_dir / cfg.name / endpoint.name
@@ -384,6 +425,132 @@ def profile_extract(base_url: str, dirs: _Dirs, top: int = 10) -> str:
     return buf.getvalue()
 
 
+def profile_extract_pyspy(base_url: str, dirs: _Dirs, out: Path) -> str:
+    """One extract+land sampled by py-spy (every thread, from outside the interpreter, so
+    no profiler overhead in the timed code) into a speedscope file; returns a one-line note."""
+    import signal
+    import subprocess
+
+    from harmonia.pipeline.ingest import ingest
+
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    if not Path(spy).exists():
+        return "py-spy not installed: pip install -c .ci/constraints.txt -e '.[bench]'"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.Popen(
+        [
+            *(spy, "record", "--pid", str(os.getpid()), "--rate", "100", "--idle"),
+            *("--format", "speedscope", "--output", str(out)),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    time.sleep(1.0)  # let it attach before the run starts
+    try:
+        ingest(base_url=base_url, warehouse=dirs.warehouse)
+    finally:
+        proc.send_signal(signal.SIGINT)  # py-spy writes the file on interrupt
+        log, _ = proc.communicate(timeout=120)
+    tail = log.strip().splitlines()[-2:] if log else []
+    return f"py-spy speedscope profile of one extract: {out} ({' '.join(tail)})"
+
+
+# --------------------------------------------------------------------------------------------
+# dlt rest_api side by side (harmonia.bench.dlt_compare)
+
+
+_HarmoniaRun = Callable[[str, Path], tuple[float, dict[str, int], int, float]]
+
+
+def _harmonia_one_source(base_url: str) -> _HarmoniaRun:
+    """harmonia's extract+land of one source as the main flow runs it (a Prefect flow):
+    wall seconds, records per entity, requests, and the runner's own seconds."""
+
+    def run(source: str, warehouse: Path) -> tuple[float, dict[str, int], int, float]:
+        from harmonia.pipeline.ingest import ingest
+
+        seconds, summary = _timed(
+            lambda: ingest(sources=[source], base_url=base_url, warehouse=warehouse)
+        )
+        (result,) = summary.sources
+        records = {entity: c.records for entity, c in result.entities.items()}
+        return seconds, records, result.requests, result.duration_s
+
+    return run
+
+
+def _dlt_side_by_side(base_url: str, workdir: Path, say: Callable[[str], None]) -> list[dict]:
+    """Every source alone: harmonia's extract+land into a fresh warehouse, then dlt's load of
+    the same pages into its own DuckDB file."""
+    from harmonia.bench.dlt_compare import compare
+
+    rows = compare(base_url, workdir, _harmonia_one_source(base_url), say=say)
+    shutil.rmtree(workdir, ignore_errors=True)
+    return [r.as_dict() for r in rows]
+
+
+def _dlt_summary(runs: list[list[dict[str, Any]]]) -> dict[str, Any]:
+    """Median seconds per source over the repeats; totals divide all records by the summed
+    seconds (the sources ran one at a time on both sides)."""
+    from harmonia.bench.dlt_compare import LOADER_FILE_FORMAT
+
+    per_source: dict[str, dict[str, Any]] = {}
+    for name in [r["source"] for r in runs[0]]:
+        rows = [r for run in runs for r in run if r["source"] == name]
+        last = rows[-1]
+        h_s = statistics.median(r["harmonia_s"] for r in rows)
+        d_s = statistics.median(r["dlt_s"] for r in rows)
+        h_n = sum(last["harmonia_records"].values())
+        d_n = sum(last["dlt_records"].values())
+        per_source[name] = {
+            "harmonia_s": round(h_s, 3),
+            "dlt_s": round(d_s, 3),
+            "harmonia_records": last["harmonia_records"],
+            "dlt_records": last["dlt_records"],
+            "records_match": all(r["records_match"] for r in rows),
+            "harmonia_records_per_s": round(h_n / h_s, 1) if h_s else None,
+            "dlt_records_per_s": round(d_n / d_s, 1) if d_s else None,
+            "throughput_ratio": round((h_n / h_s) / (d_n / d_s), 2)
+            if h_s and d_s and d_n
+            else None,
+            "harmonia_requests": last["harmonia_requests"],
+            "harmonia_runner_s": statistics.median(r["harmonia_runner_s"] for r in rows),
+            "dlt_steps_s": last["dlt_steps_s"],
+            "harmonia_runs_s": [r["harmonia_s"] for r in rows],
+            "dlt_runs_s": [r["dlt_s"] for r in rows],
+            "notes": last["notes"],
+            "error": last["error"],
+        }
+    compared = {k: v for k, v in per_source.items() if v["error"] is None}
+    h_s = sum(v["harmonia_s"] for v in compared.values())
+    d_s = sum(v["dlt_s"] for v in compared.values())
+    h_n = sum(sum(v["harmonia_records"].values()) for v in compared.values())
+    d_n = sum(sum(v["dlt_records"].values()) for v in compared.values())
+    total = {
+        "harmonia_s": round(h_s, 3),
+        "dlt_s": round(d_s, 3),
+        "harmonia_records": h_n,
+        "dlt_records": d_n,
+        "records_match": all(v["records_match"] for v in compared.values()),
+        "harmonia_records_per_s": round(h_n / h_s, 1) if h_s else None,
+        "dlt_records_per_s": round(d_n / d_s, 1) if d_s else None,
+        "throughput_ratio": round((h_n / h_s) / (d_n / d_s), 2) if h_s and d_s and d_n else None,
+        "not_compared": sorted(set(per_source) - set(compared)),
+        "harmonia_runner_s": round(sum(v["harmonia_runner_s"] for v in compared.values()), 3),
+        "dlt_steps_s": {
+            step: round(sum(v["dlt_steps_s"].get(step, 0.0) for v in compared.values()), 3)
+            for step in ("extract", "normalize", "load")
+        },
+    }
+    return {
+        "sources": per_source,
+        "total": total,
+        "repeats": len(runs),
+        "loader_file_format": LOADER_FILE_FORMAT,
+    }
+
+
 # --------------------------------------------------------------------------------------------
 # the run
 
@@ -396,6 +563,7 @@ class BenchOptions:
     stages: tuple[str, ...] = ALL_STAGES
     out: Path | None = None
     profile: bool = False
+    profiler: str = "cprofile"  # or "py-spy" (speedscope file next to ``out``)
     with_dlt: bool = False
     workdir: Path | None = None
 
@@ -447,6 +615,7 @@ def run_bench(options: BenchOptions, say: Callable[[str], None] = print) -> dict
     window_99 = info["start"] + int((info["end"] - info["start"]) * INCREMENTAL_CLOCK_SHARE)
     runs: dict[str, list[StageRun]] = {}
     profile_text = None
+    dlt_runs: list[list[dict[str, Any]]] = []
     server_tail: dict[str, Any] = {}
     tmp = tempfile.TemporaryDirectory(prefix="harmonia-bench-", dir=options.workdir)
     try:
@@ -479,15 +648,25 @@ def run_bench(options: BenchOptions, say: Callable[[str], None] = print) -> dict
                 f"repeat {i + 1}/{options.repeat}: "
                 + ", ".join(f"{k} {v.seconds:.1f}s" for k, v in full.items())
             )
+        if options.with_dlt:
+            server.set_clock(window_99)
+            for i in range(options.repeat):
+                dlt_runs.append(_dlt_side_by_side(server.base_url, dirs.root / f"dlt-{i}", say))
         if options.profile:
             dirs.reset()
             server.set_clock(window_99)
-            profile_text = profile_extract(server.base_url, dirs)
+            if options.profiler == "py-spy":
+                target = (options.out or Path("var/bench/bench.json")).with_suffix(
+                    ".extract.speedscope.json"
+                )
+                profile_text = profile_extract_pyspy(server.base_url, dirs, target)
+            else:
+                profile_text = profile_extract(server.base_url, dirs)
     finally:
         server_tail = server.stop()
         tmp.cleanup()
 
-    result = _summarize(options, info, runs, stages, server_tail, profile_text)
+    result = _summarize(options, info, runs, stages, server_tail, profile_text, dlt_runs)
     if options.out is not None:
         options.out.parent.mkdir(parents=True, exist_ok=True)
         options.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
@@ -515,6 +694,7 @@ def _summarize(
     stages: tuple[str, ...],
     server_tail: dict[str, Any],
     profile_text: str | None,
+    dlt_runs: list[list[dict[str, Any]]] | None = None,
 ) -> dict[str, Any]:
     table: dict[str, dict[str, Any]] = {
         "generate": {
@@ -573,13 +753,17 @@ def _summarize(
             None if inc_ratio is None else inc_ratio <= TARGET_INCREMENTAL_RATIO,
         )
     )
+    dlt = _dlt_summary(dlt_runs) if dlt_runs else None
+    dlt_ratio = dlt["total"]["throughput_ratio"] if dlt else None
     targets.append(
         _target(
             "extract+land vs dlt rest_api",
-            "comparison",
-            None,
-            None,
-            "--with-dlt: not implemented yet",
+            f">= {TARGET_DLT_RATIO:.0f}x dlt's records/s",
+            dlt_ratio,
+            None if dlt_ratio is None else dlt_ratio >= TARGET_DLT_RATIO,
+            "per source, one at a time, same pages; records checked per entity"
+            if dlt
+            else "rerun with --with-dlt (needs the bench extra: pip install -e '.[bench]')",
         )
     )
     return {
@@ -602,7 +786,7 @@ def _summarize(
         "stages": table,
         "end_to_end_s": end_to_end,
         "targets": targets,
-        "dlt": "not implemented yet",
+        "dlt": dlt,
         "profile_extract": profile_text,
     }
 
@@ -654,6 +838,64 @@ def print_result(result: dict[str, Any]) -> None:
             f"[{colors[t['status']]}]{t['status']}[/]",
             t["note"],
         )
+    if result.get("dlt"):
+        _print_dlt(console, result["dlt"])
     console.print(targets)
     if result.get("profile_extract"):
         console.print(result["profile_extract"], markup=False, highlight=False)
+
+
+def _print_dlt(console: Any, dlt: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    table = Table(
+        title=f"extract+land: harmonia vs dlt rest_api ({dlt['loader_file_format']} loader), one "
+        f"source at a time, median of {dlt['repeats']}"
+    )
+    cols = (
+        "source",
+        "records (h / dlt)",
+        "match",
+        "harmonia s",
+        "(runner s)",
+        "dlt s",
+        "(extract/normalize/load)",
+        "harmonia rec/s",
+        "dlt rec/s",
+        "ratio",
+    )
+    for col in cols:
+        table.add_column(col, justify="left" if col in ("source", "match") else "right")
+
+    def rate(x: float | None) -> str:
+        return "-" if x is None else f"{x:,.0f}"
+
+    rows = [*dlt["sources"].items(), ("total", dlt["total"])]
+    for name, row in rows:
+        h_n = row["harmonia_records"]
+        d_n = row["dlt_records"]
+        h_n = sum(h_n.values()) if isinstance(h_n, dict) else h_n
+        d_n = sum(d_n.values()) if isinstance(d_n, dict) else d_n
+        steps = row.get("dlt_steps_s") or {}
+        table.add_row(
+            name,
+            f"{h_n:,} / {d_n:,}",
+            "yes" if row["records_match"] else "[red]NO[/]",
+            f"{row['harmonia_s']:.2f}",
+            f"{row['harmonia_runner_s']:.2f}",
+            f"{row['dlt_s']:.2f}",
+            "/".join(f"{steps[k]:.1f}" for k in ("extract", "normalize", "load") if k in steps),
+            rate(row["harmonia_records_per_s"]),
+            rate(row["dlt_records_per_s"]),
+            "-" if row["throughput_ratio"] is None else f"{row['throughput_ratio']:.2f}x",
+        )
+    console.print(table)
+    console.print(
+        "ratio = harmonia records/s over dlt's; harmonia s = the ingest flow's wall time "
+        "(runner s: the source's own run, without Prefect's flow overhead)"
+    )
+    for name, row in dlt["sources"].items():
+        for note in [*(row.get("notes") or []), *([row["error"]] if row.get("error") else [])]:
+            console.print(f"  {name}: {note}", markup=False, highlight=False)
+    if dlt["total"]["not_compared"]:
+        console.print(f"  not compared: {', '.join(dlt['total']['not_compared'])}")
