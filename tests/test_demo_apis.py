@@ -14,7 +14,13 @@ from typing import Any
 
 import pytest
 import requests
-from harmonia.demo.server import CLOSE_RESOLVED, CLOSING_TEXTS, MG_BOT, DemoServer
+from harmonia.demo.server import (
+    CLOSE_RESOLVED,
+    CLOSING_TEXTS,
+    MG_BOT,
+    SEARCH_RESULT_CAP,
+    DemoServer,
+)
 from harmonia.settings import Credentials
 
 C = Credentials()
@@ -557,6 +563,40 @@ def test_page_overlap_repeats_exactly_one_record(
         len(tickets) - len({t["id"] for t in tickets})
         == -(-len({t["id"] for t in tickets}) // 10) - 1
     )
+
+
+def test_crm_search_serves_at_most_the_result_cap_then_refuses_in_hubspot_shape(
+    make_demo_server: Callable[..., DemoServer],
+) -> None:
+    srv = make_demo_server(search_result_cap=25)
+    s = session("crm")
+    url = f"{srv.url('crm')}/crm/v3/objects/contacts/search"
+    body: dict[str, Any] = {
+        "filterGroups": [
+            {"filters": [{"propertyName": "lastmodifieddate", "operator": "GTE", "value": "0"}]}
+        ],
+        "sorts": [{"propertyName": "lastmodifieddate", "direction": "ASCENDING"}],
+        "limit": 10,
+    }
+    sizes, ids = [], []
+    while True:
+        r = s.post(url, json=body)
+        if r.status_code != 200:
+            break
+        sizes.append(len(r.json()["results"]))
+        ids += [c["id"] for c in r.json()["results"]]
+        total = r.json()["total"]
+        body["after"] = r.json()["paging"]["next"]["after"]  # always there: total > the cap
+    # the page reaching the cap is cut at it and still links a next page, as HubSpot's does
+    assert sizes == [10, 10, 5] and len(set(ids)) == 25 and total > 25
+    assert r.status_code == 400
+    err = r.json()
+    assert err["status"] == "error" and err["category"] == "VALIDATION_ERROR"
+    assert re.fullmatch(r"[0-9a-f-]{36}", err["correlationId"])
+    assert "limited to 25" in err["message"] and "after=25" in err["message"]
+    # the list endpoint has no such cap; the search's is HubSpot's 10,000 unless lowered
+    assert len(fetch_crm(srv)) == total
+    assert SEARCH_RESULT_CAP == 10_000
 
 
 MALFORMED_CHECKS: dict[str, Callable[[dict], bool]] = {

@@ -8,9 +8,11 @@ before, whether the buffer is committed because it is full or because the vendor
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -26,6 +28,9 @@ from harmonia.extract.sources import CRM, SourceConfig
 from harmonia.extract.state import read_state, to_epoch
 from harmonia.pipeline.ingest import ingest
 from harmonia.settings import Credentials
+
+#: a source's summary line (``ingest_source``'s print) once it has committed records
+LANDED = re.compile(r"\b[a-z]+: \d+ pages, \d+ records, [1-9]\d* landed")
 
 CONTENT = """
     select source, entity, record_id, record_version, raw_json::varchar
@@ -57,10 +62,15 @@ def test_killed_ingest_resumes_to_the_content_of_a_clean_run(
     srv = make_demo_server(customers=300, faults={"slow": 1.0, "slow_seconds": 0.3})
     home = tmp_path / "killed"
     proc = _cli(srv, home, prefect_harness)
-    deadline = time.monotonic() + 120
-    while srv.stats()["requests"] < 12:
-        assert proc.poll() is None, proc.communicate()[0]
-        assert time.monotonic() < deadline, "the ingest never got going"
+    # kill once some source has committed (its summary line says it landed records) while
+    # the others are still reading: deterministic, where a request count raced the commit
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(proc.stdout or ()), daemon=True)
+    reader.start()
+    deadline = time.monotonic() + 180
+    while not any(LANDED.search(line) for line in list(lines)):
+        assert proc.poll() is None, "".join(lines)
+        assert time.monotonic() < deadline, "no source committed: " + "".join(lines)
         time.sleep(0.05)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=30)

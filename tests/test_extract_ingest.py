@@ -5,6 +5,9 @@ fail-fast auth, and secrets kept out of logs, tables and artifacts.
 The oracle is the generated world (``srv.world``) read at the server clock: which records
 exist at ``now`` and at which version (docs/demo-apis.md: visible once ``now >=
 first_version_at``; the first version until ``now >= updated_at``).
+
+HubSpot's per-query search cap (10,000 results) is exercised with the demo's cap lowered
+(``DemoServer(search_result_cap=…)``) and the crm source's ``result_cap`` lowered to match.
 """
 
 from __future__ import annotations
@@ -12,13 +15,20 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import duckdb
 import numpy as np
+import pyarrow as pa
 import pytest
+from harmonia.demo.generator import generate_world
 from harmonia.demo.server import DemoServer, ms_message_id, sms_sid
-from harmonia.extract.state import to_epoch
+from harmonia.extract.http import ClientError
+from harmonia.extract.landing import Landing
+from harmonia.extract.runner import SourceResult, run_source
+from harmonia.extract.sources import CRM, SourceConfig
+from harmonia.extract.state import read_state, to_epoch
 from harmonia.pipeline.ingest import IngestFailed, IngestSummary, ingest
 from harmonia.settings import Credentials
 
@@ -378,3 +388,104 @@ def test_secrets_never_reach_logs_tables_or_artifacts(
     for where, text in haystacks.items():
         for value in secrets.values():
             assert value not in text, f"{value} found in {where}"  # ... without the token
+
+
+# --- crm: HubSpot's 10,000-result search cap -------------------------------------------------
+
+
+def crm_capped(srv: DemoServer, cap: int, limit: int = 100) -> SourceConfig:
+    """The crm source with its search cap lowered to the demo server's, page size ``limit``."""
+    endpoint = CRM.endpoints[0]
+    endpoint = replace(
+        endpoint,
+        body=(endpoint.body or {}) | {"limit": limit},
+        paginator_options=endpoint.paginator_options | {"result_cap": cap},
+    )
+    return replace(CRM, endpoints=(endpoint,)).with_base_url(srv.url("crm"))
+
+
+def run_crm(cfg: SourceConfig, warehouse: Path, run_id: str) -> SourceResult:
+    with Landing(warehouse) as landing:
+        return run_source(cfg, landing, Credentials(), run_id)
+
+
+def crm_watermark(warehouse: Path) -> float | None:
+    with duckdb.connect(str(warehouse), read_only=True) as conn:
+        return (read_state(conn, "crm", "contacts") or {}).get("watermark")
+
+
+@pytest.mark.parametrize("limit", [100, 7])
+def test_crm_search_starts_again_at_the_result_cap_and_misses_nothing(
+    make_demo_server: Callable[..., DemoServer], tmp_path: Path, limit: int
+) -> None:
+    cap = 20
+    srv = make_demo_server(search_result_cap=cap)
+    cfg = crm_capped(srv, cap, limit)
+    warehouse = tmp_path / "warehouse.duckdb"
+    end = srv.state.now
+    mid = srv.world.start + (end - srv.world.start) * 2 // 3
+    srv.set_clock(mid)
+    before = expected_at(srv, mid)["crm", "contacts"]
+    assert len(before) > 3 * cap  # several searches' worth
+
+    first = run_crm(cfg, warehouse, "first")
+    got = landed(warehouse)["crm", "contacts"]
+    assert as_versions(got) == set(before.items()) and len(got) == len(before)
+    assert first.landed == len(before)
+    # the search was sent again at least len/cap times, never past the cap
+    stats = srv.stats()["sources"]["crm"]
+    assert stats["status"] == {"200": stats["requests"]}
+    assert stats["requests"] >= len(before) // cap + 1
+    # the records sharing a restart's lastmodifieddate came again and were dropped
+    assert first.duplicates == first.records - first.landed > 0
+    assert crm_watermark(warehouse) == max(before.values())
+
+    srv.set_clock(end)
+    second = run_crm(cfg, warehouse, "second")
+    after = expected_at(srv, end)["crm", "contacts"]
+    changes = set(after.items()) - set(before.items())
+    assert changes and second.landed == len(changes)
+    got = landed(warehouse)["crm", "contacts"]
+    assert as_versions(got) == set(before.items()) | set(after.items())
+    assert len(got) == len(set(got))
+    assert crm_watermark(warehouse) == max(after.values())
+
+
+def test_crm_search_fails_clearly_when_more_records_than_the_cap_share_a_timestamp(
+    make_demo_server: Callable[..., DemoServer], tmp_path: Path
+) -> None:
+    cap = 20
+    world = generate_world(seed=42, customers=120)
+    customers = world.customers
+    has_crm = [i for i, c in enumerate(customers.column("crm_id").to_pylist()) if c is not None]
+    tied = set(has_crm[: cap + 10])
+    instant = world.start + 10 * 86400
+    created = customers.column("crm_created_at").to_pylist()
+    updated = customers.column("crm_updated_at").to_pylist()
+    for i in tied:  # modified (or created) in the same second: a bulk import
+        created[i], updated[i] = min(created[i], instant), instant
+    columns = {"crm_created_at": created, "crm_updated_at": updated}
+    for name, values in columns.items():
+        at = customers.schema.get_field_index(name)
+        customers = customers.set_column(at, name, pa.array(values, pa.int64()))
+    srv = make_demo_server(world=replace(world, customers=customers), search_result_cap=cap)
+    cfg = crm_capped(srv, cap)
+    warehouse = tmp_path / "warehouse.duckdb"
+    truth = expected_at(srv, srv.state.now)["crm", "contacts"]
+    assert sum(1 for v in truth.values() if v == instant) == cap + 10
+
+    with pytest.raises(ClientError) as err:
+        run_crm(cfg, warehouse, "first")
+    message = str(err.value)
+    assert message.startswith("crm: contacts: more than 20 search results share")
+    assert "properties.lastmodifieddate 20" in message  # the instant, ISO
+    # everything before the instant landed (and its state committed); nothing after it
+    got = dict(as_versions(landed(warehouse)["crm", "contacts"]))
+    assert {k: v for k, v in truth.items() if v < instant}.items() <= got.items()
+    assert all(v <= instant for v in got.values())
+    assert crm_watermark(warehouse) == instant
+    # a second run starts at the instant and stops after one search, not in a loop
+    requests = srv.stats()["sources"]["crm"]["requests"]
+    with pytest.raises(ClientError, match="more than 20 search results share"):
+        run_crm(cfg, warehouse, "again")
+    assert srv.stats()["sources"]["crm"]["requests"] == requests + 1

@@ -149,6 +149,10 @@ MALFORMED_KINDS: dict[str, tuple[str, ...]] = {
 }
 REQUEST_FAULTS = ("rate_limit", "server_error", "slow")
 
+#: HubSpot's CRM search serves at most this many results for one query; paging past it is a
+#: 400 (the crm search endpoint; ``DemoServer(search_result_cap=…)`` lowers it for tests)
+SEARCH_RESULT_CAP = 10_000
+
 
 @dataclass
 class Faults:
@@ -493,10 +497,15 @@ class DemoState:
         faults: Faults | Mapping[str, Any] | str | None = None,
         credentials: Credentials | None = None,
         clock: int | None = None,
+        search_result_cap: int = SEARCH_RESULT_CAP,
     ) -> None:
+        if search_result_cap < 1:
+            raise ValueError("search_result_cap must be at least 1")
         self.world = world
         self.creds = credentials or Credentials()
         self.now = int(world.end if clock is None else clock)
+        # HubSpot's CRM search returns at most this many results per query (10,000)
+        self.search_result_cap = int(search_result_cap)
         self.lock = threading.Lock()
         self.stats: dict[str, dict[str, Any]] = {}
         self.rng = random.Random(salt(world.seed, "request-faults"))
@@ -1803,6 +1812,17 @@ def _token_key(token: str | None) -> int | None:
     return k
 
 
+def _token_offset(token: str | None) -> int:
+    """How many results the query had served before this token (HubSpot search ``after`` is
+    that offset); tokens of endpoints without a result cap carry none."""
+    if not token:
+        return 0
+    o = decode_token(token).get("o", 0)
+    if not isinstance(o, int) or o < 0:
+        raise BadRequest("invalid pagination token")
+    return o
+
+
 def _int_param(value: Any, default: int, lo: int, hi: int, name: str) -> int:
     if value is None or value == "":
         return default
@@ -1877,9 +1897,10 @@ def build_app(
     faults: Faults | Mapping[str, Any] | str | None = None,
     credentials: Credentials | None = None,
     clock: int | None = None,
+    search_result_cap: int = SEARCH_RESULT_CAP,
 ) -> FastAPI:
     """The ASGI app serving ``world``; its :class:`DemoState` is ``app.state.demo``."""
-    state = DemoState(world, faults, credentials, clock)
+    state = DemoState(world, faults, credentials, clock, search_result_cap)
     app = FastAPI(
         title="harmonia demo channel APIs", docs_url=None, redoc_url=None, openapi_url=None
     )
@@ -2400,8 +2421,24 @@ def build_app(
             ):
                 raise BadRequest("the demo sorts by lastmodifieddate ASCENDING only")
         props = tuple(body.get("properties") or DEFAULT_CRM_PROPERTIES)
+        # HubSpot: one query returns at most SEARCH_RESULT_CAP results; the page reaching the
+        # cap still links a next page, and asking for it is a 400 (VALIDATION_ERROR)
+        cap = state.search_result_cap
+        offset = _token_offset(body.get("after"))
+        if offset >= cap:
+            raise BadRequest(
+                f"Search results are limited to {cap} per query: after={offset} is past the"
+                f" last result this search can return. Narrow the search (filter on"
+                f" lastmodifieddate from the last value read) and page again."
+            )
         pos, more = keyset_page(
-            state, "crm", "crm_search", lo_key, hi_key, _token_key(body.get("after")), n
+            state,
+            "crm",
+            "crm_search",
+            lo_key,
+            hi_key,
+            _token_key(body.get("after")),
+            min(n, cap - offset),
         )
         results = _crm_records(pos, "crm_search", props)
         out: dict[str, Any] = {
@@ -2409,9 +2446,8 @@ def build_app(
             "results": results,
         }
         if more:
-            out["paging"] = {
-                "next": {"after": encode_token({"k": int(state.idx["crm_search"].keys[pos[-1]])})}
-            }
+            key = int(state.idx["crm_search"].keys[pos[-1]])
+            out["paging"] = {"next": {"after": encode_token({"k": key, "o": offset + len(pos)})}}
         served("crm", len(results))
         return jresp(out)
 
@@ -2475,7 +2511,8 @@ class DemoServer:
     ``with DemoServer(seed=42, customers=200, faults={"rate_limit": 0.05}, port=0) as srv:``
     ``srv.base_url`` is ``http://127.0.0.1:<port>`` (a source's base URL is
     ``srv.url("voice")``); ``srv.set_clock(epoch)``, ``srv.set_faults(...)``, ``srv.stats()``,
-    ``srv.world``, ``srv.state.malformed_kind(source, record_id)``.
+    ``srv.world``, ``srv.state.malformed_kind(source, record_id)``. ``search_result_cap``
+    (default 10,000, HubSpot's) lowers the crm search's per-query result cap for tests.
     """
 
     def __init__(
@@ -2490,13 +2527,14 @@ class DemoServer:
         world: World | None = None,
         credentials: Credentials | None = None,
         clock: int | None = None,
+        search_result_cap: int = SEARCH_RESULT_CAP,
     ) -> None:
         if world is None:
             from harmonia.demo.generator import generate_world
 
             world = generate_world(seed=seed, customers=customers, contacts=contacts, days=days)
         self.world = world
-        self.app = build_app(world, faults, credentials, clock)
+        self.app = build_app(world, faults, credentials, clock, search_result_cap)
         self.state: DemoState = self.app.state.demo
         self.host = host
         self.port = port

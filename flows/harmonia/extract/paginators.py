@@ -15,6 +15,7 @@ built from a source's auth spec and the typed credentials.
 from __future__ import annotations
 
 import base64
+import copy
 import hashlib
 import hmac
 from collections.abc import Callable
@@ -25,6 +26,8 @@ from urllib.parse import parse_qsl, quote, urlencode, urljoin, urlsplit, urlunsp
 
 import requests
 from requests.auth import AuthBase
+
+from harmonia.extract.state import format_cursor, to_epoch
 
 
 @dataclass
@@ -64,6 +67,11 @@ def set_path(obj: dict[str, Any], path: str, value: Any) -> None:
         node[leaf] = value
 
 
+class PaginationError(Exception):
+    """A paginator cannot go on without losing records. The runner fails the source with it
+    (a ``ClientError``: sending the same requests again cannot help)."""
+
+
 class BasePaginator:
     """The contract. Subclasses keep their own next-page token."""
 
@@ -99,7 +107,8 @@ class CursorPaginator(BasePaginator):
 
     Covers Amazon Connect (``NextToken`` in the POST body), Intercom
     (``pages.next.starting_after`` → body ``pagination.starting_after``) and HubSpot
-    (``paging.next.after`` → ``after``). The stream ends when the token is absent.
+    (``paging.next.after`` → ``after``; its search: ``CappedSearchPaginator``). The stream ends
+    when the token is absent.
     """
 
     def __init__(self, cursor_path: str, param: str, location: str = "query") -> None:
@@ -121,6 +130,99 @@ class CursorPaginator(BasePaginator):
         else:
             request.json = dict(request.json or {})
             set_path(request.json, self.param, self.cursor)
+
+
+class CappedSearchPaginator(CursorPaginator):
+    """A search that serves at most ``result_cap`` results per query, sorted ascending on the
+    property at ``sort_path`` in each record (HubSpot CRM search: 10,000 results; asking for a
+    page past them is an HTTP 400).
+
+    Pages follow the cursor while the next page stays inside the cap. When it would not, the
+    search is sent again without the cursor and with its range filter (``restart_param``, a
+    body path, e.g. ``lastmodifieddate GTE``) set to the sort value of the last record read:
+    the records sharing that value come again (key + version dedupe drops them) and the scan
+    goes on past the cap — what Airbyte's and Estuary's HubSpot connectors do. The offset of
+    the next page is the numeric cursor (HubSpot's ``after``) or, for an opaque one, the
+    results this query has served.
+
+    If a whole query's results share one sort value (more than ``result_cap`` records
+    modified in the same millisecond) a restart would read the same results forever: that
+    raises ``PaginationError`` instead, after the pages read so far have landed.
+    """
+
+    def __init__(
+        self,
+        cursor_path: str,
+        param: str,
+        location: str = "body",
+        *,
+        sort_path: str,
+        restart_param: str,
+        restart_format: str = "epoch_ms",
+        result_cap: int = 10_000,
+        records_path: str = "results",
+        limit_param: str = "limit",
+    ) -> None:
+        super().__init__(cursor_path, param, location)
+        if location != "body":
+            raise ValueError("a capped search sends its cursor and filter in the JSON body")
+        if result_cap < 1:
+            raise ValueError("result_cap must be at least 1")
+        self.sort_path = sort_path
+        self.restart_param = restart_param
+        self.restart_format = restart_format
+        self.result_cap = result_cap
+        self.records_path = records_path
+        self.limit_param = limit_param
+        self.limit = 10  # HubSpot's default page size, unless the body sets one
+        self.served = 0  # results the current query has served
+        self.last: float | None = None  # sort value (epoch s) of the last record read
+        self.restart = False
+        self.restarts = 0  # searches sent again from the last value (for tests and logs)
+
+    def init_request(self, request: PageRequest) -> None:
+        limit = dig(request.json or {}, self.limit_param)
+        if isinstance(limit, int) and limit > 0:
+            self.limit = limit
+
+    def update_state(self, response: requests.Response, data: Any) -> None:
+        super().update_state(response, data)
+        records = dig(data, self.records_path)
+        records = records if isinstance(records, list) else []
+        self.served += len(records)
+        for record in reversed(records):
+            value = to_epoch(dig(record, self.sort_path)) if isinstance(record, dict) else None
+            if value is not None:
+                self.last = value
+                break
+        cursor = str(self.cursor)
+        offset = int(cursor) if cursor.isdigit() else self.served
+        self.restart = self._has_next_page and offset + self.limit > self.result_cap
+
+    def update_request(self, request: PageRequest) -> None:
+        if not self.restart:
+            super().update_request(request)
+            return
+        current = to_epoch(dig(request.json or {}, self.restart_param))
+        value = None if self.last is None else format_cursor(self.last, self.restart_format)
+        if value is None or (current is not None and (to_epoch(value) or 0.0) <= current):
+            at = "" if self.last is None else " " + _iso_ms(self.last)
+            raise PaginationError(
+                f"more than {self.result_cap} search results share {self.sort_path}{at}: "
+                f"the search cannot page past its {self.result_cap}-result cap there "
+                "(searching again from that value returns the same results); "
+                "nothing after it was read"
+            )
+        request.json = copy.deepcopy(request.json or {})
+        set_path(request.json, self.param, None)
+        set_path(request.json, self.restart_param, value)
+        self.served = 0
+        self.restart = False
+        self.restarts += 1
+
+
+def _iso_ms(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds")
 
 
 class EndOfStreamCursorPaginator(CursorPaginator):
@@ -201,6 +303,7 @@ class PageNumberPaginator(BasePaginator):
 PAGINATORS: dict[str, type[BasePaginator]] = {
     "single_page": SinglePagePaginator,
     "cursor": CursorPaginator,
+    "capped_search": CappedSearchPaginator,
     "end_of_stream_cursor": EndOfStreamCursorPaginator,
     "next_url": NextURLPaginator,
     "page_number": PageNumberPaginator,

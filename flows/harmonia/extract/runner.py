@@ -35,9 +35,9 @@ from urllib.parse import quote
 
 import duckdb
 
-from harmonia.extract.http import ExtractError, HttpPolicy, SourceHTTP
+from harmonia.extract.http import ClientError, ExtractError, HttpPolicy, SourceHTTP
 from harmonia.extract.landing import Landing, PageBatch, PageRows, key_records
-from harmonia.extract.paginators import PageRequest, dig, set_path
+from harmonia.extract.paginators import PageRequest, PaginationError, dig, set_path
 from harmonia.extract.sources import Endpoint, RecordSpec, SourceConfig
 from harmonia.extract.state import Window, read_state
 from harmonia.settings import Credentials
@@ -251,7 +251,11 @@ class _SourceRun:
                 self._land([*nested, *batches], state)
             if stop or not paginator.has_next_page:
                 return
-            paginator.update_request(request)
+            try:
+                paginator.update_request(request)
+            except PaginationError as exc:
+                # after this page is buffered: ``run`` commits what was read, then fails
+                raise ClientError(self.cfg.name, f"{endpoint.name}: {exc}") from exc
 
     def _land(
         self, batches: list[PageBatch], state: dict[tuple[str, str], dict[str, Any]] | None

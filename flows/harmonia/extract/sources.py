@@ -475,11 +475,17 @@ CRM = SourceConfig(
                 "limit": 100,
             },
             records=(RecordSpec("contacts", "results", "id", "updatedAt"),),
-            paginator="cursor",
+            # HubSpot serves at most 10,000 results per search (the page past them is a 400):
+            # at the cap the search is sent again from the last lastmodifieddate read.
+            paginator="capped_search",
             paginator_options={
                 "cursor_path": "paging.next.after",
                 "param": "after",
                 "location": "body",
+                "result_cap": 10_000,
+                "sort_path": "properties.lastmodifieddate",
+                "restart_param": "filterGroups.0.filters.0.value",
+                "restart_format": "epoch_ms",
             },
             # Sorted ascending on the cursor: every page's maximum is a safe watermark.
             incremental=Incremental(

@@ -29,12 +29,13 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import orjson
 
-from harmonia.extract.sources import Incremental
+if TYPE_CHECKING:  # paginators use this module's time helpers; sources imports paginators
+    from harmonia.extract.sources import Incremental
 
 
 def read_state(conn: duckdb.DuckDBPyConnection, source: str, entity: str) -> dict[str, Any] | None:
