@@ -11,8 +11,11 @@ On the demo warehouse built by the real pipeline (``metrics_demo_warehouse``):
   reader cannot open the file while the pipeline holds it for writing, and a reader that holds
   it blocks the pipeline;
 * the Parquet files of ``harmonia export`` hold no e-mail or phone of ``marts.dim_customers``
-  and nothing that looks like one. (The same check on the warehouse's marts is
-  ``tests/test_marts.py::test_marts_hold_no_email_or_phone``.)
+  and nothing that looks like one;
+* no column of any BI-facing marts table (every ``mart_*`` and ``fct_*``) holds an e-mail or
+  phone of the demo world's truth, in any writing the vendors used, or anything shaped like one
+  (``tests/test_marts.py::test_marts_hold_no_email_or_phone`` checks the ``mart_*`` tables
+  against ``dim_customers``).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from harmonia.demo.server import DemoServer
 from harmonia.report import MARTS
 from harmonia.report.export import export_marts
 
@@ -36,6 +40,9 @@ READ_ONLY_ERROR = "attached in read-only mode"
 EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[A-Za-z]{2,}")
 # E.164 or a bare national number: 10 to 15 digits, optionally after a plus sign
 PHONE = re.compile(r"^\+?\d{10,15}$")
+# a Brazilian phone as the vendors write it (E.164, bare, national, formatted); narrower than
+# PHONE because fct_contacts.request_ref holds 14-digit protocol numbers, which are not PII
+PHONE_BR = re.compile(r"^(\+?55)?\s?\(?[1-9]{2}\)?[\s-]?9?\d{4}[\s-]?\d{4}$")
 
 WRITES = (
     "insert into marts.{t} select * from marts.{t} limit 1",
@@ -212,4 +219,78 @@ def test_parquet_exports_hold_no_email_or_phone(
                     looks = [v for v in values if EMAIL.search(v) or PHONE.match(v)]
                     if looks:
                         problems.append(f"{export.mart}.{column}: looks like PII {looks[:3]}")
+    assert not problems, "\n".join(problems)
+
+
+# --- every BI-facing table of the warehouse -----------------------------------------------------
+
+
+def _truth_identifiers(srv: DemoServer) -> set[str]:
+    """Every e-mail and phone of the demo world, as the truth holds them and as the vendors
+    wrote them (raw case / formatting), plus each phone's bare digits and national number."""
+    world = srv.world
+    values: set[str] = set()
+    for table, columns in (
+        (world.customers, ("email", "phone_e164", "shared_phone_e164", "crm_phone_e164")),
+        (world.contacts, ("phone_raw", "email_raw")),
+    ):
+        for column in columns:
+            values |= {v for v in table.column(column).to_pylist() if v}
+    for value in list(values):
+        if "@" in value:
+            values |= {value.strip(), value.strip().lower()}
+        else:
+            digits = re.sub(r"\D", "", value)
+            values |= {digits, digits[2:] if digits.startswith("55") else digits}
+    return {v for v in values if len(v) >= 8}
+
+
+def test_bi_facing_marts_hold_no_email_or_phone_of_the_world(
+    metrics_demo_warehouse: Path, demo_server: DemoServer
+) -> None:
+    """Every column of every ``mart_*`` and ``fct_*`` table (the BI-facing relations of
+    docs/bi.md), cast to text, against every identifier of the demo world's truth; text columns
+    also against e-mail and phone shapes."""
+    identifiers = _truth_identifiers(demo_server)
+    assert sum("@" in v for v in identifiers) > 50 and sum(v[0] == "+" for v in identifiers) > 50
+    problems: list[str] = []
+    scanned = {"tables": 0, "columns": 0, "values": 0}
+    with duckdb.connect(str(metrics_demo_warehouse), read_only=True) as con:
+        con.execute(
+            "create temp table ids as select unnest(?::varchar[]) as v", [sorted(identifiers)]
+        )
+        tables = [t for t in _mart_tables(metrics_demo_warehouse) if t != "dim_customers"]
+        assert set(MARTS) <= set(tables) and {"fct_contacts", "fct_requests"} <= set(tables)
+        for table in tables:
+            scanned["tables"] += 1
+            columns = con.execute(
+                "select column_name, data_type from information_schema.columns "
+                "where table_schema = 'marts' and table_name = ? order by ordinal_position",
+                [table],
+            ).fetchall()
+            for column, data_type in columns:
+                scanned["columns"] += 1
+                if "mail" in column or "phone" in column:
+                    problems.append(f"{table}.{column}: an e-mail/phone column")
+                values = [
+                    v
+                    for (v,) in con.execute(
+                        f'select distinct "{column}"::varchar from marts.{table} '
+                        f'where "{column}" is not null'
+                    ).fetchall()
+                ]
+                scanned["values"] += len(values)
+                hits = con.execute(
+                    "select distinct ids.v from unnest(?::varchar[]) as t(x) join ids "
+                    "on contains(t.x, ids.v) limit 3",
+                    [values],
+                ).fetchall()
+                if hits:
+                    problems.append(f"{table}.{column}: holds {[h for (h,) in hits]}")
+                if data_type == "VARCHAR":
+                    looks = [v for v in values if EMAIL.search(v) or PHONE_BR.match(v)]
+                    if looks:
+                        problems.append(f"{table}.{column}: looks like PII {looks[:3]}")
+    print(f"\nscanned {scanned} against {len(identifiers)} identifiers of the world")
+    assert scanned["values"] > 1000, scanned
     assert not problems, "\n".join(problems)

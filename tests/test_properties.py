@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from email.utils import format_datetime
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from harmonia.extract.http import SECRET_PARAMS, redact_url
+from harmonia.extract.http import is_secret_param, redact_url
 from harmonia.validate.flatten import parse_timestamp, phone_parseable
 from hypothesis import given
 from hypothesis import strategies as st
@@ -109,19 +109,36 @@ PLAIN_NAMES = (
     "updated_since",
     "fields",
     "PageToken",
+    "NextToken",
+    "nextPageToken",
     "DateSent>",
     "page",
     "sort_by",
 )
 
 
+# words before "token" that make a paging cursor (``PageToken``), not a credential
+PAGING_WORDS = ("page", "next", "continuation", "sync", "paging")
+
+
 @st.composite
 def secret_names(draw: st.DrawFn) -> str:
-    """A secret parameter name as vendors write it: any case, with snake_case prefixes."""
+    """A secret parameter name as vendors write it: snake_case in any case with any prefixes
+    (``fb_exchange_token``, ``API_KEY``), or the same words in camelCase, PascalCase or
+    kebab-case (``accessToken``, ``ClientSecret``, ``x-api-key``, ``X-Amz-Signature``)."""
     name = draw(st.sampled_from(SECRET_NAMES))
-    name = "".join(c.upper() if draw(st.booleans()) else c for c in name)
     prefixes = draw(st.lists(st.from_regex(r"\A[a-z][a-z0-9]{0,7}\Z"), max_size=2))
-    return "".join(f"{p}_" for p in prefixes) + name
+    style = draw(st.sampled_from(("snake", "camel", "pascal", "kebab")))
+    if style == "snake":
+        name = "".join(c.upper() if draw(st.booleans()) else c for c in name)
+        return "".join(f"{p}_" for p in prefixes) + name
+    words = [*prefixes, *name.split("_")]
+    if name == "token" and len(words) > 1 and words[-2] in PAGING_WORDS:
+        words[-2] += "x"  # "pageToken" is a paging cursor: see test_paging_cursors_are_kept
+    if style == "kebab":
+        return "-".join(w.capitalize() if draw(st.booleans()) else w for w in words)
+    head = words[0] if style == "camel" else words[0].capitalize()
+    return head + "".join(w.capitalize() for w in words[1:])
 
 
 # distinctive values: long enough that they cannot occur in the rest of the URL by chance
@@ -153,7 +170,8 @@ def test_secrets_never_survive_url_redaction(
     for _, value in secrets:
         assert value not in redacted
     # every plain parameter is kept, in order, exactly; every secret one says REDACTED
-    expected = [(k, "REDACTED" if SECRET_PARAMS.search(k) else v) for k, v in pairs]
+    secret_keys = {k for k, _ in secrets}
+    expected = [(k, "REDACTED" if k in secret_keys else v) for k, v in pairs]
     assert parse_qsl(parts.query, keep_blank_values=True) == expected
     assert parts.hostname == "api.example" and parts.port == 8443
 
@@ -171,3 +189,21 @@ def test_secrets_never_survive_in_http_log_lines(
         message = record.getMessage()
         for key, value in secrets:
             assert value not in message, (name, key)
+
+
+def test_camel_and_kebab_case_secret_names_are_secrets() -> None:
+    names = ("accessToken", "apiKey", "clientSecret", "APIKey", "authToken", "x-api-key")
+    names += ("X-Amz-Signature", "X-Amz-Security-Token", "access_token", "fb_exchange_token")
+    for name in names:
+        assert is_secret_param(name), name
+        url = redact_url(f"https://api.example/v1?{name}=s3cr3t-value&limit=5")
+        assert "s3cr3t-value" not in url and url.endswith("=REDACTED&limit=5"), url
+
+
+def test_paging_cursors_are_kept() -> None:
+    """Twilio's ``PageToken`` and Connect's ``NextToken`` are positions, not credentials."""
+    for name in ("PageToken", "NextToken", "nextPageToken", "pageToken", "limit", "monkey"):
+        assert not is_secret_param(name), name
+        assert redact_url(f"https://api.example/v1?{name}=PA123") == (
+            f"https://api.example/v1?{name}=PA123"
+        )

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote_plus, urlencode, urlsplit, urlunsplit
 
 import orjson
 import requests
@@ -34,21 +34,42 @@ from harmonia.extract.paginators import PageRequest
 
 log = logging.getLogger("harmonia.extract.http")
 
-#: Query parameters whose values are secrets wherever they appear.
+#: Query parameters whose values are secrets wherever they appear (snake_case, any case).
 SECRET_PARAMS = re.compile(
     r"(^|_)(access_token|token|key|api_key|apikey|signature|sig|secret|password|auth)$",
     re.IGNORECASE,
 )
+#: Word boundaries of camelCase / PascalCase / kebab-case names (``clientSecret``,
+#: ``APIKey``, ``x-api-key``, ``X-Amz-Signature``), turned into ``_`` before SECRET_PARAMS.
+_CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])|[-.]")
+#: Paging cursors named like tokens (Twilio ``PageToken``, Connect ``NextToken``): positions
+#: in a listing, not credentials, and useful to whoever audits a request log.
+_PAGING_TOKEN = re.compile(r"(^|_)(page|next|next_page|continuation|sync|paging)_token$")
 #: Meta Graph throttling codes: app, user, page and custom-level request limits.
 META_THROTTLE_CODES = frozenset({4, 17, 32, 613})
-#: A secret query value inside free text (log lines that quote a URL): the same names as
-#: SECRET_PARAMS, after any prefix (``fb_exchange_token``, ``hub_verify_token``).
-_SECRET_IN_TEXT = re.compile(
-    r"([?&](?:[^=&\s\"']*_)?"
-    r"(?:access_token|token|key|api_key|apikey|signature|sig|secret|password|auth)=)"
-    r"[^&\s\"']+",
-    re.IGNORECASE,
-)
+#: A query parameter inside free text (log lines that quote a URL); its value is replaced when
+#: ``is_secret_param`` says its name is a secret's.
+_PARAM_IN_TEXT = re.compile(r"([?&])([^=&\s\"']+)=([^&\s\"']+)")
+
+
+def is_secret_param(name: str) -> bool:
+    """Whether a query parameter called ``name`` carries a secret: a snake_case secret name in
+    any case (``access_token``, ``fb_exchange_token``, ``API_KEY``), or the same words in
+    camelCase / kebab-case (``accessToken``, ``apiKey``, ``clientSecret``, ``x-api-key``) —
+    except paging cursors written that way (``PageToken``, ``NextToken``)."""
+    if SECRET_PARAMS.search(name):
+        return True
+    words = _CAMEL_BOUNDARY.sub("_", name).lower()
+    return bool(SECRET_PARAMS.search(words)) and not _PAGING_TOKEN.search(words)
+
+
+def _redact_param_in_text(match: re.Match[str]) -> str:
+    sep, name, value = match.groups()
+    if is_secret_param(unquote_plus(name)):
+        value = "REDACTED"
+    return f"{sep}{name}={value}"
+
+
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 
@@ -58,7 +79,7 @@ class _RedactingFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        scrubbed = _SECRET_IN_TEXT.sub(r"\1REDACTED", message)
+        scrubbed = _PARAM_IN_TEXT.sub(_redact_param_in_text, message)
         if scrubbed != message:
             record.msg, record.args = scrubbed, ()
         return True
@@ -105,7 +126,7 @@ def redact_url(url: str) -> str:
     if parts.port:
         netloc = f"{netloc}:{parts.port}"
     query = [
-        (k, "REDACTED" if SECRET_PARAMS.search(k) else v)
+        (k, "REDACTED" if is_secret_param(k) else v)
         for k, v in parse_qsl(parts.query, keep_blank_values=True)
     ]
     return urlunsplit(parts._replace(netloc=netloc, query=urlencode(query, safe=",:")))

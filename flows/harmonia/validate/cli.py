@@ -25,7 +25,7 @@ def validate(
     ] = False,
     max_failure_share: Annotated[
         float,
-        typer.Option(help="Fail the run when a source's failing share exceeds this (0-1)."),
+        typer.Option(help="Fail the run when a source entity's failing share exceeds this (0-1)."),
     ] = 0.05,
     phone_region: Annotated[
         str, typer.Option(help="Default region for phone numbers without a country code.")

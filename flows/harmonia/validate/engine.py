@@ -75,6 +75,10 @@ class EntityResult:
     started_at: datetime
     finished_at: datetime
 
+    @property
+    def failure_share(self) -> float:
+        return self.failed / self.evaluated if self.evaluated else 0.0
+
 
 @dataclass
 class SourceReport:
@@ -577,7 +581,11 @@ def replay_source(
 
 def enforce(reports: list[SourceReport], max_failure_share: float) -> None:
     """Raise (after everything is recorded) on an unbalanced reconciliation or a failure
-    share above ``max_failure_share`` — naming each offending source."""
+    share above ``max_failure_share`` — naming each offending source and entity.
+
+    The share is taken per (source, entity), never over a whole source: a source's child
+    entity (Messenger's messages) would otherwise dilute a broken parent (its conversations).
+    """
     unbalanced = [r for r in reports if r.kind == "landing" and not r.balanced]
     if unbalanced:
         raise ReconciliationError(
@@ -587,15 +595,24 @@ def enforce(reports: list[SourceReport], max_failure_share: float) -> None:
                 for r in unbalanced
             )
         )
-    over = [r for r in reports if r.kind == "landing" and r.failure_share > max_failure_share]
+    over = [
+        (r, entities)
+        for r in reports
+        if r.kind == "landing"
+        and (entities := [e for e in r.entities if e.failure_share > max_failure_share])
+    ]
     if over:
         raise DataQualityError(
             "data-quality threshold exceeded — "
             + "; ".join(
-                f"{r.source}: {r.failed} of {r.evaluated} records failed validation "
-                f"({r.failure_share:.1%} > {max_failure_share:.1%}), quarantined in "
-                f"dq.quarantine_{r.source}"
-                for r in over
+                f"{r.source}: {r.failed} of {r.evaluated} records failed validation ("
+                + ", ".join(
+                    f"{e.entity}: {e.failed} of {e.evaluated}, "
+                    f"{e.failure_share:.1%} > {max_failure_share:.1%}"
+                    for e in entities
+                )
+                + f"), quarantined in dq.quarantine_{r.source}"
+                for r, entities in over
             )
         )
 
