@@ -74,10 +74,21 @@ def _warehouse_env(warehouse_path: Path) -> Iterator[None]:
             os.environ["HARMONIA_WAREHOUSE"] = previous
 
 
+def _log_path(target_path: Path | None) -> Path:
+    """``<home>/dbt/logs`` for the default target, else a ``logs`` folder beside the target."""
+    if target_path is not None:
+        return Path(target_path).parent / "logs"
+    from harmonia.settings import get_settings
+
+    return get_settings().home / "dbt" / "logs"
+
+
 def _common_args(target_path: Path | None, vars: Mapping[str, Any] | None) -> list[str]:
     args = ["--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)]
     if target_path is not None:
         args += ["--target-path", str(target_path)]
+    # dbt.log beside the run's other outputs, never in the source tree (where it grew forever)
+    args += ["--log-path", str(_log_path(target_path))]
     if vars:
         args += ["--vars", json.dumps(dict(vars))]
     return args
