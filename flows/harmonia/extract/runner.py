@@ -139,6 +139,8 @@ class _SourceRun:
         self.children = {ep.parent: ep for ep in cfg.endpoints if ep.parent}
         self._counts_lock = threading.Lock()
         self._pending: list[PageBatch] = []
+        # parent keys landed or taken by this run, per entity (see _fresh_parents)
+        self._parents_known: dict[str, set[tuple[str, str]]] = {}
         self._pending_state: dict[tuple[str, str], dict[str, Any]] = {}
         self._pending_records = 0
         self._pending_since = 0.0
@@ -346,15 +348,23 @@ class _SourceRun:
                 strict=True,
             )
         )
-        landed: set[tuple[str, str]] = set()
-        if not self.options.full_refresh:
-            landed = _landed_among(self.conn, self.cfg.name, parents.entity, keys)
-        seen: set[tuple[str, str]] = set()
+        known = self._parents_known.get(parents.entity)
+        if known is None:
+            # one scan per run, not one per page: a lookup per page scanned landing.records
+            # every time, which made a 1M-contact first run quadratic
+            known = (
+                set()
+                if self.options.full_refresh
+                else _landed(self.conn, self.cfg.name, parents.entity)
+            )
+            self._parents_known[parents.entity] = known
         fresh = []
         for n, key in enumerate(keys):
-            if key in landed or key in seen or key[0].startswith("~"):
+            if key in known or key[0].startswith("~"):
                 continue  # "~": no usable id (malformed), nothing to ask for
-            seen.add(key)
+            # taken now: its children go into the same buffer and commit with it (or the run
+            # fails and this set goes with it), so a repeat later in the run is skipped too
+            known.add(key)
             fresh.append(n)
         return fresh
 
@@ -440,16 +450,19 @@ class _SourceRun:
             sink.extend(part)
 
 
-def _landed_among(
-    conn: duckdb.DuckDBPyConnection, source: str, entity: str, keys: list[tuple[str, str]]
-) -> set[tuple[str, str]]:
-    ids = sorted({k[0] for k in keys})
-    rows = conn.execute(
-        "select record_id, record_version from landing.records "
-        "where source = ? and entity = ? and record_id in (select unnest(?::varchar[]))",
-        [source, entity, ids],
-    ).fetchall()
-    return {(r[0], r[1]) for r in rows}
+def _landed(conn: duckdb.DuckDBPyConnection, source: str, entity: str) -> set[tuple[str, str]]:
+    """Every (record_id, record_version) of ``source``/``entity`` already landed."""
+    table = conn.execute(
+        "select record_id, record_version from landing.records where source = ? and entity = ?",
+        [source, entity],
+    ).to_arrow_table()
+    return set(
+        zip(
+            table.column("record_id").to_pylist(),
+            table.column("record_version").to_pylist(),
+            strict=True,
+        )
+    )
 
 
 def _records(spec: RecordSpec, data: Any) -> list[Any]:
