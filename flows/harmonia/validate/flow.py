@@ -71,17 +71,21 @@ def validate_source_task(
     """Validate one source's pending landing batches (or replay its quarantine)."""
     from harmonia.validate.context import open_context
     from harmonia.validate.definitions import CHECKS
-    from harmonia.validate.store import ensure_tables, landing_exists
+    from harmonia.validate.store import ensure_tables, landing_exists, pending_batches
 
-    context = open_context(gx_dir, expectations_dir)
     with duckdb.connect(str(warehouse)) as con:
         ensure_tables(con, CHECKS.values())
         if replay:
+            context = open_context(gx_dir, expectations_dir)
             report = replay_source(con, context, source, run_id, CHECKS, phone_region=phone_region)
         elif not landing_exists(con):
             print(f"{source}: no landing tables yet, nothing to validate")
             return None
+        elif not pending_batches(con, source):
+            # before GX is touched: its first import alone costs seconds
+            report = None
         else:
+            context = open_context(gx_dir, expectations_dir)
             report = validate_source(
                 con, context, source, run_id, CHECKS, phone_region=phone_region
             )
@@ -103,8 +107,11 @@ def build_docs_task(
     from harmonia.validate.context import data_docs_index, open_context
     from harmonia.validate.engine import build_data_docs
 
-    build_data_docs(open_context(gx_dir, expectations_dir), reports)
     index = data_docs_index(gx_dir)
+    if reports or not index.exists():
+        # with nothing validated there is no page to add: rebuilding the site would only
+        # re-render every stored result (a cost that grows with every run)
+        build_data_docs(open_context(gx_dir, expectations_dir), reports)
     return index if index.exists() else None
 
 
