@@ -401,3 +401,89 @@ def test_a_clean_world_validates_without_quarantine(
     assert all(r.failed == 0 and r.balanced for r in result.reports)
     for src in SOURCES:
         assert _rows(warehouse, f"select count(*) from dq.quarantine_{src}") == [(0,)]
+
+
+def _validated_content(path: Path) -> dict[str, list[tuple]]:
+    """raw.*, the quarantines (with reasons) and the per-source reconciliation totals, without
+    run ids and times."""
+    out = {}
+    for name in CHECKS:
+        out[f"raw.{name}"] = _rows(
+            path,
+            "select record_id, record_version, raw_json::varchar, run_id, batch_id, extracted_at "
+            f"from raw.{name} order by all",
+        )
+    for src in SOURCES:
+        out[f"dq.quarantine_{src}"] = _rows(
+            path,
+            "select record_id, record_version, entity, raw_json::varchar, run_id, batch_id, "
+            f"extracted_at, failed_expectations::varchar from dq.quarantine_{src} order by all",
+        )
+    out["reconciliation"] = _rows(
+        path,
+        "select source, sum(batches), sum(extracted), sum(duplicates), sum(landed), sum(valid), "
+        "sum(quarantined), bool_and(balanced) from dq.dq_reconciliation group by source "
+        "order by source",
+    )
+    out["validation_runs"] = _rows(
+        path,
+        "select suite, sum(batches), sum(evaluated), sum(failed) from dq.dq_validation_runs "
+        "group by suite order by suite",
+    )
+    out["expectation_results"] = _rows(
+        path,
+        'select suite, expectation, "column", sum(element_count), sum(unexpected_count), '
+        "bool_and(success) from dq.dq_expectation_results group by all order by all",
+    )
+    return out
+
+
+def _report_totals(result: ValidateResult) -> list[tuple]:
+    return [
+        (r.source, r.batches, r.extracted, r.duplicates, r.valid, r.quarantined, r.balanced,
+         r.evaluated, r.failed, r.top_failures(),
+         [(e.entity, e.evaluated, e.failed,
+           sorted((o.expectation, o.column, o.element_count, o.unexpected_count, o.success)
+                  for o in e.outcomes))
+          for e in r.entities])
+        for r in result.reports
+    ]  # fmt: skip
+
+
+def test_validation_in_small_slices_loads_exactly_what_one_pass_does(world: World, tmp_path: Path):
+    """The same landed world validated with the default slice size and in slices of at most
+    50 records (whole batches, each committed on its own): the same raw rows, the same
+    quarantine with the same reasons, the same totals per source in the dq record and in the
+    report the flow enforces its thresholds on."""
+    results, contents = [], []
+    for name, size in (("one", None), ("sliced", 50)):
+        warehouse = tmp_path / f"{name}.duckdb"
+        shutil.copy(world.base, warehouse)
+        kwargs = {} if size is None else {"max_records_per_slice": size}
+        result = validate(warehouse=warehouse, gx_dir=tmp_path / "gx", max_failure_share=1.0,
+                          expectations_dir=world.expectations, **kwargs)  # fmt: skip
+        results.append(result)
+        contents.append(_validated_content(warehouse))
+        assert _rows(warehouse, "select count(*) from landing.batches "
+                                "where validated_at is null") == [(0,)]  # fmt: skip
+        slices = _rows(warehouse, "select source, count(*) from dq.dq_reconciliation "
+                                  "group by source order by source")  # fmt: skip
+        if size is None:
+            assert {n for _, n in slices} == {1}
+        else:
+            # the tiny size really did split sources into several committed slices, each of
+            # whole batches holding at most 50 records (or a single bigger batch)
+            assert dict(slices)["messenger"] > 1 and sum(n for _, n in slices) > len(SOURCES)
+            # a slice's batches share their validated_at stamp
+            too_big = _rows(warehouse, "select source, validated_at, sum(landed) "
+                                       "from landing.batches group by all "
+                                       "having sum(landed) > 50 "
+                                       "and count(*) filter (where landed > 0) > 1")  # fmt: skip
+            assert too_big == []
+            assert _rows(warehouse, "select count(*) from dq.dq_reconciliation "
+                                    "where not balanced") == [(0,)]  # fmt: skip
+    one, sliced = contents
+    assert one == sliced
+    assert any(one[f"dq.quarantine_{s}"] for s in SOURCES) and one["raw.crm_contacts"]
+    assert _report_totals(results[0]) == _report_totals(results[1])
+    assert {r.source for r in results[1].reports} == set(SOURCES)

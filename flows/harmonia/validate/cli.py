@@ -30,6 +30,14 @@ def validate(
     phone_region: Annotated[
         str, typer.Option(help="Default region for phone numbers without a country code.")
     ] = "BR",
+    max_records_per_slice: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Validate and commit a source's pending batches in slices of whole batches "
+            "holding at most this many records (bounds memory).",
+        ),
+    ] = 200_000,
 ) -> None:
     """Validate pending landing batches with the GX suites: valid rows to raw, failing rows to
     quarantine, and the data-quality record (dq.*) plus Data Docs."""
@@ -42,6 +50,7 @@ def validate(
             replay_quarantine=replay_quarantine,
             max_failure_share=max_failure_share,
             phone_region=phone_region,
+            max_records_per_slice=max_records_per_slice,
         )
     except (DataQualityError, ReconciliationError) as exc:
         typer.secho(str(exc), fg=typer.colors.RED, err=True)

@@ -1,10 +1,11 @@
 """The Prefect ``validate`` flow: every pending landing batch checked, split, and accounted for.
 
-Reads top to bottom: one task per source (its whole set of pending batches, never per record)
-validates and records, then the flow publishes the ``data-quality`` markdown artifact and only
-then enforces the reconciliation and the failure-share threshold, so a failing run has already
-written everything an auditor needs. ``replay_quarantine=True`` re-validates the quarantine
-with the current suites instead (after a suite fix).
+Reads top to bottom: one task per source (its pending batches, in bounded slices of whole
+batches each committed on its own, never per record) validates and records, then the flow
+publishes the ``data-quality`` markdown artifact and only then enforces the reconciliation and
+the failure-share threshold, so a failing run has already written everything an auditor needs.
+``replay_quarantine=True`` re-validates the quarantine with the current suites instead (after
+a suite fix).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from harmonia.validate.engine import (
+    MAX_RECORDS_PER_SLICE,
     SourceReport,
     enforce,
     new_run_id,
@@ -67,6 +69,7 @@ def validate_source_task(
     expectations_dir: Path | None = None,
     phone_region: str = "BR",
     replay: bool = False,
+    max_records_per_slice: int = MAX_RECORDS_PER_SLICE,
 ) -> SourceReport | None:
     """Validate one source's pending landing batches (or replay its quarantine)."""
     from harmonia.validate.context import open_context
@@ -87,7 +90,13 @@ def validate_source_task(
         else:
             context = open_context(gx_dir, expectations_dir)
             report = validate_source(
-                con, context, source, run_id, CHECKS, phone_region=phone_region
+                con,
+                context,
+                source,
+                run_id,
+                CHECKS,
+                phone_region=phone_region,
+                max_records_per_slice=max_records_per_slice,
             )
     if report is None:
         print(f"{source}: nothing pending")
@@ -124,12 +133,14 @@ def validate(
     warehouse: Path | None = None,
     gx_dir: Path | None = None,
     expectations_dir: Path | None = None,
+    max_records_per_slice: int = MAX_RECORDS_PER_SLICE,
 ) -> ValidateResult:
     """Validate pending landing batches of ``sources`` (default: all) with their GX suites.
 
     Fails — after recording everything and publishing the artifact — when a source's
     reconciliation does not balance or its share of failing records exceeds
-    ``max_failure_share``.
+    ``max_failure_share``. Each source's pending batches are validated and committed in
+    slices of whole batches of at most ``max_records_per_slice`` records.
     """
     from harmonia.settings import get_settings
     from harmonia.validate.definitions import SOURCES_CHECKED
@@ -158,6 +169,7 @@ def validate(
                 expectations_dir,
                 phone_region,
                 replay_quarantine,
+                max_records_per_slice,
             )
         )
         is not None

@@ -146,6 +146,19 @@ def pending_batches(con: duckdb.DuckDBPyConnection, source: str) -> list[tuple[s
     ]
 
 
+def pending_batch_sizes(con: duckdb.DuckDBPyConnection, source: str) -> list[tuple[str, str, int]]:
+    """``(batch_id, entity, landed)`` of a source's pending batches, in ``pending_batches``
+    order (``landed``: its rows in ``landing.records``, the rows validation reads)."""
+    return [
+        (str(b), str(e), int(n or 0))
+        for b, e, n in con.execute(
+            "select batch_id, entity, landed from landing.batches "
+            "where source = ? and validated_at is null order by extracted_at, batch_id",
+            [source],
+        ).fetchall()
+    ]
+
+
 def landing_rows(
     con: duckdb.DuckDBPyConnection, source: str, entity: str, batch_ids: list[str]
 ) -> list[tuple[str, str, str]]:
