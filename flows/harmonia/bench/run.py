@@ -26,7 +26,6 @@ in ``docs/performance.md``, never in tests.
 
 from __future__ import annotations
 
-import copy
 import cProfile
 import io
 import json
@@ -297,20 +296,13 @@ def _floor(base_url: str, dirs: _Dirs) -> StageRun:
 def first_request(cfg: SourceConfig, endpoint: Endpoint, credentials: Any, url: str) -> Any:
     """The first page request of a full run, as harmonia's runner shapes it (start 0, and an
     end where the API needs one)."""
-    from harmonia.extract.paginators import PageRequest
-    from harmonia.extract.runner import _SourceRun
+    from harmonia.extract import runner
     from harmonia.extract.state import Window
 
-    request = PageRequest(
-        endpoint.method,
-        url,
-        params=copy.deepcopy(endpoint.params),
-        json=cfg.render_body(endpoint.body, credentials),
-    )
+    window = None
     if endpoint.incremental is not None:
         window = Window.plan(endpoint.incremental, None, full_refresh=True)
-        _SourceRun._apply_window(endpoint, window, request)
-    return request
+    return runner.first_request(cfg, endpoint, credentials, url, window)
 
 
 def _fetch_source(cfg: Any, pages_dir: Path) -> tuple[int, set[tuple[str, str | None]]]:

@@ -182,15 +182,8 @@ class _SourceRun:
         """Page through one endpoint. Each page is buffered for landing with the state it
         advances (``_land``) — or, for a child endpoint or an edge's follow-up pages, handed
         to ``sink`` to land with its parent's page."""
-        request = PageRequest(
-            endpoint.method,
-            url,
-            params=copy.deepcopy(endpoint.params),
-            json=self.cfg.render_body(endpoint.body, self.credentials),
-        )
         window = self._window(endpoint)
-        if window is not None:
-            self._apply_window(endpoint, window, request)
+        request = first_request(self.cfg, endpoint, self.credentials, url, window)
         paginator = endpoint.new_paginator()
         paginator.init_request(request)
         child = self.children.get(endpoint.entity)
@@ -448,6 +441,22 @@ class _SourceRun:
             future.result()
         for part in sinks:
             sink.extend(part)
+
+
+def first_request(
+    cfg: SourceConfig, endpoint: Endpoint, credentials: Credentials, url: str, window: Window | None
+) -> PageRequest:
+    """An endpoint's first page request: its parameters and rendered body, with the window's
+    bounds where it has one (the bench's floor and dlt comparison send the same)."""
+    request = PageRequest(
+        endpoint.method,
+        url,
+        params=copy.deepcopy(endpoint.params),
+        json=cfg.render_body(endpoint.body, credentials),
+    )
+    if window is not None:
+        _SourceRun._apply_window(endpoint, window, request)
+    return request
 
 
 def _landed(conn: duckdb.DuckDBPyConnection, source: str, entity: str) -> set[tuple[str, str]]:
