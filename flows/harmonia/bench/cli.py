@@ -28,6 +28,11 @@ def bench(
         help="history mode: comma-separated history sizes (e.g. 1000000,5000000); times an "
         "incremental run over each history instead of the stage benchmark",
     ),
+    keep: str = typer.Option(
+        "",
+        help="keep the last run's working directory (warehouse, GX and dbt files) here, for "
+        "inspection or for timing one stage again; empty = delete it",
+    ),
     increment_share: float = typer.Option(
         0.01,
         min=0.0001,
@@ -72,6 +77,7 @@ def bench(
         profile=profile,
         profiler=profiler,
         with_dlt=with_dlt,
+        keep=Path(keep) if keep else None,
     )
     print_result(run_bench(options, say=typer.echo))
     typer.echo(f"written: {out}")

@@ -558,6 +558,7 @@ class BenchOptions:
     profiler: str = "cprofile"  # or "py-spy" (speedscope file next to ``out``)
     with_dlt: bool = False
     workdir: Path | None = None
+    keep: Path | None = None  # move the last run's working directory here instead of deleting it
 
 
 def _prefect_warmup() -> float:
@@ -609,9 +610,9 @@ def run_bench(options: BenchOptions, say: Callable[[str], None] = print) -> dict
     profile_text = None
     dlt_runs: list[list[dict[str, Any]]] = []
     server_tail: dict[str, Any] = {}
-    tmp = tempfile.TemporaryDirectory(prefix="harmonia-bench-", dir=options.workdir)
+    workdir = Path(tempfile.mkdtemp(prefix="harmonia-bench-", dir=options.workdir))
     try:
-        dirs = _Dirs(Path(tmp.name))
+        dirs = _Dirs(workdir)
         # validate writes suites next to its expectations: give it a copy, not the repo's
         shutil.copytree(EXPECTATIONS_DIR, dirs.root / "expectations")
         warmup_s = _prefect_warmup()
@@ -656,7 +657,14 @@ def run_bench(options: BenchOptions, say: Callable[[str], None] = print) -> dict
                 profile_text = profile_extract(server.base_url, dirs)
     finally:
         server_tail = server.stop()
-        tmp.cleanup()
+        if options.keep is not None:
+            if options.keep.exists():
+                shutil.rmtree(options.keep)
+            options.keep.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(workdir, options.keep)
+            say(f"kept the last run's working directory: {options.keep}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
 
     result = _summarize(options, info, runs, stages, server_tail, profile_text, dlt_runs)
     if options.out is not None:
