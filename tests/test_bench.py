@@ -8,17 +8,29 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from harmonia.bench.dlt_compare import plan_source
 from harmonia.bench.history import HistoryOptions, run_history
-from harmonia.bench.run import ALL_STAGES, BenchOptions, run_bench
+from harmonia.bench.run import ALL_STAGES, BenchOptions, print_result, run_bench
 from harmonia.extract.sources import MESSENGER, MESSENGER_PER_CONVERSATION, SOURCES
 from harmonia.settings import Credentials
 
 
-def test_bench_reports_every_stage(prefect_harness: str, tmp_path: Path) -> None:
+def test_bench_reports_every_stage(
+    prefect_harness: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "bench.json"
-    run_bench(BenchOptions(contacts=300, repeat=1, out=out, workdir=tmp_path), say=lambda _: None)
+    kept = tmp_path / "kept"
+    options = BenchOptions(contacts=300, repeat=1, out=out, workdir=tmp_path, keep=kept)
+    run_bench(options, say=lambda _: None)
     result = json.loads(out.read_text())
+    # --keep: the last run's warehouse is there to inspect, the temporary directory is gone
+    assert (kept / "warehouse.duckdb").is_file()
+    assert not list(tmp_path.glob("harmonia-bench-*"))
+    capsys.readouterr()
+    print_result(result)
+    printed = capsys.readouterr().out
+    assert ".[bench]" in printed  # the install hint survives rich's markup
 
     stages = result["stages"]
     assert set(stages) == {"generate", *ALL_STAGES}

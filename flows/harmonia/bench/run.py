@@ -794,6 +794,7 @@ def _summarize(
 def print_result(result: dict[str, Any]) -> None:
     """The stage table and the targets, with rich."""
     from rich.console import Console
+    from rich.markup import escape  # notes hold text like ".[bench]", not markup
     from rich.table import Table
 
     console = Console()
@@ -822,7 +823,7 @@ def print_result(result: dict[str, Any]) -> None:
             f"{rate:,.0f}" if rate else "-",
             f"{row['peak_rss_mib']:,.0f}",
             " ".join(f"{s:.1f}" for s in row["runs_s"]),
-            note,
+            escape(note),
         )
     console.print(table)
     console.print(f"end to end (extract+validate+dbt+report): {result['end_to_end_s']:.2f}s")
@@ -832,11 +833,11 @@ def print_result(result: dict[str, Any]) -> None:
     colors = {"met": "green", "not met": "red", "not measured": "yellow"}
     for t in result["targets"]:
         targets.add_row(
-            t["target"],
-            t["wanted"],
-            "-" if t["measured"] is None else str(t["measured"]),
+            escape(t["target"]),
+            escape(t["wanted"]),
+            "-" if t["measured"] is None else escape(str(t["measured"])),
             f"[{colors[t['status']]}]{t['status']}[/]",
-            t["note"],
+            escape(t["note"]),
         )
     if result.get("dlt"):
         _print_dlt(console, result["dlt"])

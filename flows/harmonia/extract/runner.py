@@ -461,17 +461,11 @@ def first_request(
 
 def _landed(conn: duckdb.DuckDBPyConnection, source: str, entity: str) -> set[tuple[str, str]]:
     """Every (record_id, record_version) of ``source``/``entity`` already landed."""
-    table = conn.execute(
+    rows = conn.execute(
         "select record_id, record_version from landing.records where source = ? and entity = ?",
         [source, entity],
-    ).to_arrow_table()
-    return set(
-        zip(
-            table.column("record_id").to_pylist(),
-            table.column("record_version").to_pylist(),
-            strict=True,
-        )
-    )
+    ).fetchall()
+    return {(record_id, version) for record_id, version in rows}
 
 
 def _records(spec: RecordSpec, data: Any) -> list[Any]:
