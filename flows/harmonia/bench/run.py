@@ -476,10 +476,19 @@ def _dlt_side_by_side(base_url: str, workdir: Path, say: Callable[[str], None]) 
     """Every source alone: harmonia's extract+land into a fresh warehouse, then dlt's load of
     the same pages into its own DuckDB file."""
     from harmonia.bench.dlt_compare import compare
+    from harmonia.extract.sources import resolve_sources
 
-    rows = compare(base_url, workdir, _harmonia_one_source(base_url), say=say)
+    compared = compare(base_url, workdir, _harmonia_one_source(base_url), say=say)
+    rows = [r.as_dict() for r in compared]
+    # the same source's pages by a bare requests loop (the floor's fetch, nothing landed): what
+    # any extractor needs at least against this server, so floor-over-dlt caps the ratio
+    fetch_s = {}
+    for cfg in resolve_sources([r["source"] for r in rows], base_url):
+        pages = workdir / f"floor-{cfg.name}"
+        pages.mkdir(parents=True, exist_ok=True)
+        fetch_s[cfg.name], _ = _timed(lambda cfg=cfg, pages=pages: _fetch_source(cfg, pages))
     shutil.rmtree(workdir, ignore_errors=True)
-    return [r.as_dict() for r in rows]
+    return [r | {"floor_fetch_s": fetch_s[r["source"]]} for r in rows]
 
 
 def _dlt_summary(runs: list[list[dict[str, Any]]]) -> dict[str, Any]:
@@ -495,9 +504,13 @@ def _dlt_summary(runs: list[list[dict[str, Any]]]) -> dict[str, Any]:
         d_s = statistics.median(r["dlt_s"] for r in rows)
         h_n = sum(last["harmonia_records"].values())
         d_n = sum(last["dlt_records"].values())
+        f_s = statistics.median(r["floor_fetch_s"] for r in rows)
         per_source[name] = {
             "harmonia_s": round(h_s, 3),
             "dlt_s": round(d_s, 3),
+            "floor_fetch_s": round(f_s, 3),
+            # the most any extractor could show over dlt here: the bare fetch's records/s
+            "ceiling_ratio": round((h_n / f_s) / (d_n / d_s), 2) if f_s and d_s and d_n else None,
             "harmonia_records": last["harmonia_records"],
             "dlt_records": last["dlt_records"],
             "records_match": all(r["records_match"] for r in rows),
@@ -519,9 +532,12 @@ def _dlt_summary(runs: list[list[dict[str, Any]]]) -> dict[str, Any]:
     d_s = sum(v["dlt_s"] for v in compared.values())
     h_n = sum(sum(v["harmonia_records"].values()) for v in compared.values())
     d_n = sum(sum(v["dlt_records"].values()) for v in compared.values())
+    f_s = sum(v["floor_fetch_s"] for v in compared.values())
     total = {
         "harmonia_s": round(h_s, 3),
         "dlt_s": round(d_s, 3),
+        "floor_fetch_s": round(f_s, 3),
+        "ceiling_ratio": round((h_n / f_s) / (d_n / d_s), 2) if f_s and d_s and d_n else None,
         "harmonia_records": h_n,
         "dlt_records": d_n,
         "records_match": all(v["records_match"] for v in compared.values()),
@@ -864,6 +880,8 @@ def _print_dlt(console: Any, dlt: dict[str, Any]) -> None:
         "harmonia rec/s",
         "dlt rec/s",
         "ratio",
+        "bare fetch s",
+        "ceiling",
     )
     for col in cols:
         table.add_column(col, justify="left" if col in ("source", "match") else "right")
@@ -889,8 +907,14 @@ def _print_dlt(console: Any, dlt: dict[str, Any]) -> None:
             rate(row["harmonia_records_per_s"]),
             rate(row["dlt_records_per_s"]),
             "-" if row["throughput_ratio"] is None else f"{row['throughput_ratio']:.2f}x",
+            f"{row['floor_fetch_s']:.2f}",
+            "-" if row["ceiling_ratio"] is None else f"{row['ceiling_ratio']:.2f}x",
         )
     console.print(table)
+    console.print(
+        "ceiling = a bare requests loop's records/s for the same pages over dlt's: the most any "
+        "extractor could reach against this server"
+    )
     console.print(
         "ratio = harmonia records/s over dlt's; harmonia s = the ingest flow's wall time "
         "(runner s: the source's own run, without Prefect's flow overhead)"
