@@ -487,3 +487,10 @@ def test_validation_in_small_slices_loads_exactly_what_one_pass_does(world: Worl
     assert any(one[f"dq.quarantine_{s}"] for s in SOURCES) and one["raw.crm_contacts"]
     assert _report_totals(results[0]) == _report_totals(results[1])
     assert {r.source for r in results[1].reports} == set(SOURCES)
+
+
+def test_cli_default_slice_is_the_engine_default():
+    """``harmonia validate`` repeats the default (to keep ``--help`` light): they agree."""
+    from harmonia.validate import cli, engine
+
+    assert cli.MAX_RECORDS_PER_SLICE == engine.MAX_RECORDS_PER_SLICE

@@ -4,6 +4,7 @@ the committed suites (reproducible from the field specs, and up to date with the
 
 from __future__ import annotations
 
+import gc
 import shutil
 from collections.abc import Iterable
 from pathlib import Path
@@ -253,6 +254,28 @@ def _odd_rows(check: Any) -> list[tuple[Any, Any, Any]]:
     rows.append((None, None, b"{}"))
     rows.append((123, 4, b"{}"))
     return rows
+
+
+@pytest.mark.parametrize("name", sorted(CHECKS))
+def test_flatten_in_chunks_of_a_stream_builds_the_one_pass_frame(name: str):
+    """Chunks (and a row iterator, as ``store.landing_rows`` streams them) change nothing, and
+    the collector paused while flattening is back as it was found."""
+    rows = _odd_rows(CHECKS[name])
+    whole = flatten(CHECKS[name], rows, chunk_size=len(rows) + 1)
+    assert gc.isenabled()
+    for size in (1, 7, len(rows) - 1):
+        chunked = flatten(CHECKS[name], iter(rows), chunk_size=size)
+        pd.testing.assert_frame_equal(chunked, whole, check_exact=True)
+        assert chunked.dtypes.to_dict() == whole.dtypes.to_dict()
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        flatten(CHECKS[name], rows[:3], chunk_size=2)
+        assert not gc.isenabled()  # not switched on behind the caller's back
+    finally:
+        gc.enable()
+    empty = flatten(CHECKS[name], iter([]))
+    assert empty.empty and list(empty.columns) == list(whole.columns)
 
 
 @pytest.mark.parametrize("name", sorted(CHECKS))

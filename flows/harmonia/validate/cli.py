@@ -10,6 +10,9 @@ from typing import Annotated
 
 import typer
 
+#: ``engine.MAX_RECORDS_PER_SLICE``, repeated so that ``--help`` does not import the engine
+MAX_RECORDS_PER_SLICE = 100_000
+
 
 def validate(
     source: Annotated[
@@ -37,7 +40,7 @@ def validate(
             help="Validate and commit a source's pending batches in slices of whole batches "
             "holding at most this many records (bounds memory).",
         ),
-    ] = 200_000,
+    ] = MAX_RECORDS_PER_SLICE,
 ) -> None:
     """Validate pending landing batches with the GX suites: valid rows to raw, failing rows to
     quarantine, and the data-quality record (dq.*) plus Data Docs."""

@@ -43,8 +43,10 @@ INDEX_COLUMNS = ["record_id", "record_version"]
 SAMPLE_SIZE = 5
 #: Landed records (``landing.batches.landed``) validated in one slice; a batch is never
 #: split, so a single bigger batch is a slice of its own. At 1M contacts one pass over
-#: Messenger's 1.4M records peaked at 6.2 GB RSS.
-MAX_RECORDS_PER_SLICE = 200_000
+#: Messenger's 1.4M records peaked at 6.2 GB RSS; at 100k contacts `harmonia validate`
+#: peaked at 1.15 GB with a 139k-record slice and 1.06 GB with 100k-record slices (see
+#: docs/data-quality.md), leaving room under 2 GB for the largest records (chat, ~2 KB).
+MAX_RECORDS_PER_SLICE = 100_000
 
 
 class DataQualityError(RuntimeError):
@@ -292,9 +294,8 @@ def run_suite(
         page = str(site.get("site_url") or "").removeprefix("file://") or None
 
     secrets = _secrets()
-    position = {
-        key: i for i, key in enumerate(zip(frame.record_id, frame.record_version, strict=True))
-    }
+    # row of each record key, built only when a failure names rows (most suites have none)
+    position = _LazyPositions(frame)
     failures: dict[tuple[str, str], list[dict[str, str]]] = defaultdict(list)
     outcomes: list[ExpectationOutcome] = []
     for item in result.results:
@@ -362,6 +363,29 @@ def run_suite(
         finished_at=datetime.now(UTC),
     )
     return entity_result, dict(failures)
+
+
+class _LazyPositions:
+    """``{(record_id, record_version): row}`` of a frame, built on first lookup."""
+
+    def __init__(self, frame: pd.DataFrame) -> None:
+        self._frame = frame
+        self._index: dict[tuple[str, str], int] | None = None
+
+    def _built(self) -> dict[tuple[str, str], int]:
+        if self._index is None:
+            frame = self._frame
+            self._index = {
+                key: i
+                for i, key in enumerate(zip(frame.record_id, frame.record_version, strict=True))
+            }
+        return self._index
+
+    def __contains__(self, key: tuple[str, str]) -> bool:
+        return key in self._built()
+
+    def __getitem__(self, key: tuple[str, str]) -> int:
+        return self._built()[key]
 
 
 def _result_identifier(key: tuple[str, str, str, str]) -> Any:
@@ -589,10 +613,13 @@ def _validate_slice(
     verdicts: list[pd.DataFrame] = []
     for entity in sorted(by_entity):
         check = checks[f"{source}_{entity}"]
-        rows = store.landing_rows(con, source, entity, by_entity[entity])
-        if not rows:
+        frame = flatten(
+            check,
+            store.landing_rows(con, source, entity, by_entity[entity]),
+            phone_region=phone_region,
+        )
+        if frame.empty:
             continue
-        frame = flatten(check, rows, phone_region=phone_region)
         result, failures = run_suite(context, check, frame, run_id, run_time)
         report.entities.append(result)
         verdicts.append(_verdicts(entity, frame, failures))

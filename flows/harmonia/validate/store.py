@@ -8,7 +8,7 @@ failed expectations) are registered as a frame and the raw JSON is copied inside
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 import duckdb
 
@@ -159,18 +159,28 @@ def pending_batch_sizes(con: duckdb.DuckDBPyConnection, source: str) -> list[tup
     ]
 
 
+#: rows fetched from DuckDB at a time by ``landing_rows``
+FETCH_ROWS = 10_000
+
+
 def landing_rows(
     con: duckdb.DuckDBPyConnection, source: str, entity: str, batch_ids: list[str]
-) -> list[tuple[str, str, str]]:
-    """``(record_id, record_version, raw_json)`` of an entity's records in ``batch_ids``."""
+) -> Iterator[tuple[str, str, str]]:
+    """``(record_id, record_version, raw_json)`` of an entity's records in ``batch_ids``.
+
+    Streamed ``FETCH_ROWS`` at a time, so the flattener never holds a whole slice's JSON
+    text; consume it before the next statement on ``con``.
+    """
     if not batch_ids:
-        return []
-    return con.execute(
+        return
+    result = con.execute(
         "select record_id, record_version, raw_json::varchar from landing.records "
         "where source = ? and entity = ? and list_contains(?, batch_id) "
         "order by record_id, record_version",
         [source, entity, batch_ids],
-    ).fetchall()
+    )
+    while chunk := result.fetchmany(FETCH_ROWS):
+        yield from chunk
 
 
 def quarantined_rows(
