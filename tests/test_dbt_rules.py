@@ -354,3 +354,40 @@ def test_unit_tests_and_docs(warehouse: Warehouse, tmp_path: Path) -> None:
     assert not [n for n in plain.nodes if n.resource_type == "unit_test"]
     index = dbt_docs_generate(warehouse.path, target_path=tmp_path / "target")
     assert index.is_file()
+
+
+def test_a_full_build_keeps_each_records_newest_version(
+    warehouse: Warehouse, tmp_path: Path
+) -> None:
+    # Several versions of one record in raw.* before the first build: latest_version picks by
+    # the parsed vendor version (narrow rows, then the winner's JSON by rowid), not by load
+    # order. v-lonely's newer version was loaded later; v-switch-1's older one was loaded
+    # later and must lose; two equal versions of 10002 go to the later validation.
+    warehouse.add("voice_contacts", [
+        voice("v-lonely", T0 + 3 * HOUR, phone="12", disposition="DISP_AJUDA_COMPRA",
+              updated=T0 + 3 * HOUR + 900),
+        voice("v-switch-1", T0 + HOUR, phone=COMPANY_PHONE, crm_id="10002",
+              disposition="DISP_AJUDA_COMPRA", updated=T0 + HOUR - 100),
+    ])  # fmt: skip
+    warehouse.add("crm_contacts", [crm("10002", email="bruno.new@empresa.com.br", phone=None)])
+    dbt_build(warehouse.path, target_path=tmp_path / "target")
+    topics = dict(warehouse.query("select contact_id, topic from marts.fct_contacts"))
+    assert topics["voice:v-lonely"] == "purchase_help"
+    assert topics["voice:v-switch-1"] == "billing_copy"
+    assert warehouse.query(
+        "select email from staging.stg_crm__contacts where crm_contact_id = '10002'"
+    ) == [("bruno.new@empresa.com.br",)]
+    assert warehouse.query("select count(*) from staging.stg_voice__contacts") == [(4,)]
+
+
+def test_the_memory_limit_comes_from_the_environment(
+    warehouse: Warehouse, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The profile's memory_limit reaches DuckDB: far too little fails the model loudly (a
+    # normal run never sets this; docs/dbt.md "Memory" has the measured peaks).
+    monkeypatch.setenv("HARMONIA_DUCKDB_MEMORY_LIMIT", "1MB")
+    with pytest.raises(DbtBuildError, match="Out of Memory"):
+        dbt_build(warehouse.path, select="stg_chat__conversations", target_path=tmp_path / "t")
+    monkeypatch.setenv("HARMONIA_DUCKDB_MEMORY_LIMIT", "64MB")
+    dbt_build(warehouse.path, select="stg_chat__conversations", target_path=tmp_path / "t")
+    assert warehouse.query("select count(*) from staging.stg_chat__conversations") == [(3,)]

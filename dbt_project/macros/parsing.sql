@@ -24,9 +24,40 @@
     normalize_phone({{ expr }}, '{{ var("default_phone_region") }}')
 {%- endmacro %}
 
-{#- Keeps the newest version of each record: `version_ts` is the vendor's version field
-    parsed to a timestamp (string order of e.g. RFC 2822 dates is not time order); among equal
-    versions the most recently validated load wins.
+{#- The fields of a raw row's JSON as VARCHAR columns (`fields`: column name -> JSON path, each
+    read exactly as `raw_json ->> path`), next to the row's other columns; raw_json itself is
+    dropped. One `json_extract_string` call with the list of paths parses each document once.
+    A separate `->>` per field parsed it once per field, and DuckDB kept the parses of a chunk
+    until the chunk was done, counted against memory_limit: ~280 MiB for one 2,048-row chunk
+    of Intercom conversations (2 KiB documents, 20 fields), per thread; stg_chat__conversations
+    alone peaked at 1.2 GiB at 100k contacts and failed under a 512MB limit (docs/dbt.md
+    "Memory"). One parse per document also makes staging faster. -#}
+{% macro parse_json(relation, fields) -%}
+    select
+        * exclude (raw_json, _fields),
+        {%- for name in fields %}
+        _fields[{{ loop.index }}] as {{ name }},
+        {%- endfor %}
+    from (
+        select
+            *,
+            json_extract_string(raw_json, [
+                {%- for path in fields.values() %}'{{ path }}'{{ ', ' if not loop.last }}{% endfor -%}
+            ]) as _fields,
+        from {{ relation }}
+    )
+{%- endmacro %}
+
+{#- The raw rows (every column, raw_json included) of the newest version of each record in
+    `relation`, a raw.* table: `version_ts` is the vendor's version field parsed to a timestamp
+    (string order of e.g. RFC 2822 dates is not time order); among equal versions the most
+    recently validated load wins, then the latest extraction.
+
+    Memory (docs/dbt.md "Memory"): the newest version is chosen on narrow rows (rowid, record
+    id, version, validated_at, extracted_at), so the window sorts a few dozen bytes per version,
+    not the JSON documents, and spills to disk under DuckDB's memory_limit; only the winners'
+    documents are then read, by rowid (a semi join whose build side is the winners' rowids),
+    and parsed once each by parse_json. `relation` must be a table (rowid).
 
     Staging models are incremental (delete+insert on their unique_key, docs/dbt.md "Incremental
     staging"). On an incremental run only the raw rows validated since the model was last built
@@ -37,17 +68,34 @@
     `keep_newer_versions` then drops a candidate that loses to the row the model already keeps.
     An empty model reads everything. -#}
 {% macro latest_version(relation, version_ts) -%}
-    select *
-    from {{ relation }}
-    {%- if is_incremental() %}
-    where validated_at >= (
+    {%- set since -%}
+    validated_at >= (
         select coalesce(max(validated_at), '-infinity'::timestamptz) from {{ this }}
     )
-    {%- endif %}
-    qualify row_number() over (
-        partition by record_id
-        order by {{ version_ts }} desc nulls last, validated_at desc nulls last, extracted_at desc
-    ) = 1
+    {%- endset -%}
+    select *
+    from {{ relation }}
+    where
+        {% if is_incremental() -%} {{ since }} and {% endif -%}
+        rowid in (
+        select version_row
+        from (
+            select
+                rowid as version_row,
+                record_id,
+                {{ version_ts }} as version_ts,
+                validated_at,
+                extracted_at,
+            from {{ relation }}
+            {%- if is_incremental() %}
+            where {{ since }}
+            {%- endif %}
+        )
+        qualify row_number() over (
+            partition by record_id
+            order by version_ts desc nulls last, validated_at desc nulls last, extracted_at desc
+        ) = 1
+    )
 {%- endmacro %}
 
 {#- The staged rows of `relation` (a CTE with the model's unique_key, `version_column` = the

@@ -54,7 +54,9 @@ request_counts as (
 last_nps as (
     select
         customer_id,
-        arg_max(score, answered_at) as last_nps_score,
+        -- two answers in the same second happen (1M world): the later response id wins, so
+        -- the build is deterministic
+        arg_max(score, (answered_at, response_id)) as last_nps_score,
     from surveys
     where survey_type = 'nps' and customer_id is not null
     group by customer_id

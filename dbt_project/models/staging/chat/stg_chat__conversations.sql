@@ -6,61 +6,80 @@
 
 with
 
-source as (
-    select * from {{ source('raw', 'chat_conversations') }}
+newest_raw as (
+    {{ latest_version(source('raw', 'chat_conversations'), from_epoch("raw_json ->> '$.updated_at'")) }}
 ),
 
 latest as (
-    {{ latest_version('source', from_epoch("raw_json ->> '$.updated_at'")) }}
+    {{ parse_json('newest_raw', {
+        'updated_at': '$.updated_at',
+        'id': '$.id',
+        'contacts__contacts_0__id': '$.contacts.contacts[0].id',
+        'custom_attributes__protocol': '$.custom_attributes.protocol',
+        'source__delivered_as': '$.source.delivered_as',
+        'ai_agent_participated': '$.ai_agent_participated',
+        'ai_agent__resolution_state': '$.ai_agent.resolution_state',
+        'custom_attributes__intent': '$.custom_attributes.intent',
+        'custom_attributes__email': '$.custom_attributes.email',
+        'source__author__email': '$.source.author.email',
+        'custom_attributes__phone': '$.custom_attributes.phone',
+        'statistics__handling_time': '$.statistics.handling_time',
+        'custom_attributes__resolved': '$.custom_attributes.resolved',
+        'created_at': '$.created_at',
+        'custom_attributes__first_bot_reply_at': '$.custom_attributes.first_bot_reply_at',
+        'statistics__first_admin_reply_at': '$.statistics.first_admin_reply_at',
+        'statistics__last_close_at': '$.statistics.last_close_at',
+        'statistics__first_close_at': '$.statistics.first_close_at',
+    }) }}
 ),
 
 renamed as (
     select
         -- ids
-        'chat:' || (raw_json ->> '$.id') as contact_id,
-        raw_json ->> '$.id' as source_id,
-        raw_json ->> '$.contacts.contacts[0].id' as chat_contact_id,
-        nullif(trim(raw_json ->> '$.custom_attributes.protocol'), '') as request_ref,
+        'chat:' || id as contact_id,
+        id as source_id,
+        contacts__contacts_0__id as chat_contact_id,
+        nullif(trim(custom_attributes__protocol), '') as request_ref,
 
         -- strings
         'chat' as channel,
         case
-            when (raw_json ->> '$.source.delivered_as') = 'customer_initiated' then 'inbound'
+            when source__delivered_as = 'customer_initiated' then 'inbound'
             else 'outbound'
         end as direction,
         case
-            when coalesce((raw_json ->> '$.ai_agent_participated')::boolean, false)
-                and coalesce(raw_json ->> '$.ai_agent.resolution_state', '') <> 'routed_to_team'
+            when coalesce((ai_agent_participated)::boolean, false)
+                and coalesce(ai_agent__resolution_state, '') <> 'routed_to_team'
                 then 'bot'
             else 'agent'
         end as handled_by,
-        nullif(trim(raw_json ->> '$.custom_attributes.intent'), '') as source_topic,
-        {{ normalized_email("coalesce(raw_json ->> '$.custom_attributes.email', raw_json ->> '$.source.author.email')") }}
+        nullif(trim(custom_attributes__intent), '') as source_topic,
+        {{ normalized_email("coalesce(custom_attributes__email, source__author__email)") }}
             as email,
-        raw_json ->> '$.custom_attributes.phone' as phone_raw,
-        {{ normalized_phone("raw_json ->> '$.custom_attributes.phone'") }} as phone,
+        custom_attributes__phone as phone_raw,
+        {{ normalized_phone("custom_attributes__phone") }} as phone,
         null::varchar as messenger_psid,
         null::varchar as crm_id,
 
         -- numerics
         null::bigint as queue_seconds,
-        try_cast(raw_json ->> '$.statistics.handling_time' as bigint) as handle_seconds,
+        try_cast(statistics__handling_time as bigint) as handle_seconds,
 
         -- booleans
-        coalesce(try_cast(raw_json ->> '$.custom_attributes.resolved' as boolean), false)
+        coalesce(try_cast(custom_attributes__resolved as boolean), false)
             as is_resolved,
 
         -- timestamps
-        {{ from_epoch("raw_json ->> '$.created_at'") }} as started_at,
+        {{ from_epoch("created_at") }} as started_at,
         least(
-            {{ from_epoch("raw_json ->> '$.custom_attributes.first_bot_reply_at'") }},
-            {{ from_epoch("raw_json ->> '$.statistics.first_admin_reply_at'") }}
+            {{ from_epoch("custom_attributes__first_bot_reply_at") }},
+            {{ from_epoch("statistics__first_admin_reply_at") }}
         ) as first_response_at,
-        {{ from_epoch("raw_json ->> '$.statistics.first_admin_reply_at'") }}
+        {{ from_epoch("statistics__first_admin_reply_at") }}
             as first_agent_response_at,
-        {{ from_epoch("coalesce(raw_json ->> '$.statistics.last_close_at', raw_json ->> '$.statistics.first_close_at')") }}
+        {{ from_epoch("coalesce(statistics__last_close_at, statistics__first_close_at)") }}
             as ended_at,
-        {{ from_epoch("raw_json ->> '$.updated_at'") }} as updated_at,
+        {{ from_epoch("updated_at") }} as updated_at,
         validated_at,
     from latest
 ),

@@ -3,32 +3,41 @@
 
 with
 
-source as (
-    select * from {{ source('raw', 'crm_contacts') }}
+newest_raw as (
+    {{ latest_version(source('raw', 'crm_contacts'), from_iso8601("raw_json ->> '$.updatedAt'")) }}
 ),
 
 latest as (
-    {{ latest_version('source', from_iso8601("raw_json ->> '$.updatedAt'")) }}
+    {{ parse_json('newest_raw', {
+        'updated_at': '$.updatedAt',
+        'id': '$.id',
+        'properties__email': '$.properties.email',
+        'properties__phone': '$.properties.phone',
+        'properties__firstname': '$.properties.firstname',
+        'properties__lastname': '$.properties.lastname',
+        'archived': '$.archived',
+        'created_at': '$.createdAt',
+    }) }}
 ),
 
 renamed as (
     select
         -- ids
-        raw_json ->> '$.id' as crm_contact_id,
+        id as crm_contact_id,
 
         -- strings
-        {{ normalized_email("raw_json ->> '$.properties.email'") }} as email,
-        raw_json ->> '$.properties.phone' as phone_raw,
-        {{ normalized_phone("raw_json ->> '$.properties.phone'") }} as phone,
-        raw_json ->> '$.properties.firstname' as first_name,
-        raw_json ->> '$.properties.lastname' as last_name,
+        {{ normalized_email("properties__email") }} as email,
+        properties__phone as phone_raw,
+        {{ normalized_phone("properties__phone") }} as phone,
+        properties__firstname as first_name,
+        properties__lastname as last_name,
 
         -- booleans
-        coalesce(try_cast(raw_json ->> '$.archived' as boolean), false) as is_archived,
+        coalesce(try_cast(archived as boolean), false) as is_archived,
 
         -- timestamps
-        {{ from_iso8601("raw_json ->> '$.createdAt'") }} as created_at,
-        {{ from_iso8601("raw_json ->> '$.updatedAt'") }} as updated_at,
+        {{ from_iso8601("created_at") }} as created_at,
+        {{ from_iso8601("updated_at") }} as updated_at,
         validated_at,
     from latest
 ),

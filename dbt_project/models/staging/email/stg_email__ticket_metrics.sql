@@ -4,31 +4,42 @@
 
 with
 
-source as (
-    select * from {{ source('raw', 'email_metric_sets') }}
+newest_raw as (
+    {{ latest_version(source('raw', 'email_metric_sets'), from_iso8601("raw_json ->> '$.updated_at'")) }}
 ),
 
 latest as (
-    {{ latest_version('source', from_iso8601("raw_json ->> '$.updated_at'")) }}
+    {{ parse_json('newest_raw', {
+        'updated_at': '$.updated_at',
+        'id': '$.id',
+        'ticket_id': '$.ticket_id',
+        'reply_time_in_seconds__calendar': '$.reply_time_in_seconds.calendar',
+        'replies': '$.replies',
+        'reopens': '$.reopens',
+        'created_at': '$.created_at',
+        'assigned_at': '$.assigned_at',
+        'solved_at': '$.solved_at',
+        'status_updated_at': '$.status_updated_at',
+    }) }}
 ),
 
 renamed as (
     select
         -- ids
-        raw_json ->> '$.id' as ticket_metric_id,
-        raw_json ->> '$.ticket_id' as ticket_id,
+        id as ticket_metric_id,
+        ticket_id,
 
         -- numerics
-        try_cast(raw_json ->> '$.reply_time_in_seconds.calendar' as bigint) as reply_seconds,
-        try_cast(raw_json ->> '$.replies' as integer) as replies,
-        try_cast(raw_json ->> '$.reopens' as integer) as reopens,
+        try_cast(reply_time_in_seconds__calendar as bigint) as reply_seconds,
+        try_cast(replies as integer) as replies,
+        try_cast(reopens as integer) as reopens,
 
         -- timestamps
-        {{ from_iso8601("raw_json ->> '$.created_at'") }} as created_at,
-        {{ from_iso8601("raw_json ->> '$.assigned_at'") }} as assigned_at,
-        {{ from_iso8601("raw_json ->> '$.solved_at'") }} as solved_at,
-        {{ from_iso8601("raw_json ->> '$.status_updated_at'") }} as status_updated_at,
-        {{ from_iso8601("raw_json ->> '$.updated_at'") }} as updated_at,
+        {{ from_iso8601("created_at") }} as created_at,
+        {{ from_iso8601("assigned_at") }} as assigned_at,
+        {{ from_iso8601("solved_at") }} as solved_at,
+        {{ from_iso8601("status_updated_at") }} as status_updated_at,
+        {{ from_iso8601("updated_at") }} as updated_at,
         validated_at,
     from latest
 ),

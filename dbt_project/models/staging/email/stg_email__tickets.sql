@@ -6,12 +6,23 @@
 
 with
 
-source as (
-    select * from {{ source('raw', 'email_tickets') }}
+newest_raw as (
+    {{ latest_version(source('raw', 'email_tickets'), from_iso8601("raw_json ->> '$.updated_at'")) }}
 ),
 
 latest as (
-    {{ latest_version('source', from_iso8601("raw_json ->> '$.updated_at'")) }}
+    {{ parse_json('newest_raw', {
+        'updated_at': '$.updated_at',
+        'id': '$.id',
+        'description': '$.description',
+        'via__channel': '$.via.channel',
+        'status': '$.status',
+        'tags_0': '$.tags[0]',
+        'via__source__to__address': '$.via.source.to.address',
+        'via__source__from__address': '$.via.source.from.address',
+        'created_at': '$.created_at',
+        'custom_fields_json': '$.custom_fields',
+    }) }}
 ),
 
 custom_fields as (
@@ -26,29 +37,29 @@ custom_fields as (
         max(field.value ->> '$.value') filter (
             where (field.value ->> '$.id') = '{{ var("zendesk_time_spent_field_id") }}'
         ) as time_spent,
-    from latest, json_each(latest.raw_json, '$.custom_fields') as field
+    from latest, json_each(latest.custom_fields_json::json) as field
     group by record_id
 ),
 
 renamed as (
     select
         -- ids
-        'email:' || (latest.raw_json ->> '$.id') as contact_id,
-        latest.raw_json ->> '$.id' as ticket_id,
+        'email:' || latest.id as contact_id,
+        latest.id as ticket_id,
         coalesce(
             nullif(trim(custom_fields.protocol), ''),
-            nullif(regexp_extract(latest.raw_json ->> '$.description', '{{ var("protocol_pattern") }}', 1), '')
+            nullif(regexp_extract(latest.description, '{{ var("protocol_pattern") }}', 1), '')
         ) as request_ref,
 
         -- strings
-        case when (latest.raw_json ->> '$.via.channel') = 'web' then 'outbound' else 'inbound' end
+        case when latest.via__channel = 'web' then 'outbound' else 'inbound' end
             as direction,
-        latest.raw_json ->> '$.status' as status,
-        nullif(trim(latest.raw_json ->> '$.tags[0]'), '') as source_topic,
+        latest.status,
+        nullif(trim(latest.tags_0), '') as source_topic,
         {{ normalized_email(
-            "case when (latest.raw_json ->> '$.via.channel') = 'web'"
-            ~ " then latest.raw_json ->> '$.via.source.to.address'"
-            ~ " else latest.raw_json ->> '$.via.source.from.address' end"
+            "case when latest.via__channel = 'web'"
+            ~ " then latest.via__source__to__address"
+            ~ " else latest.via__source__from__address end"
         ) }} as email,
         custom_fields.phone_raw,
         {{ normalized_phone('custom_fields.phone_raw') }} as phone,
@@ -57,12 +68,12 @@ renamed as (
         try_cast(custom_fields.time_spent as bigint) as handle_seconds,
 
         -- booleans
-        (latest.raw_json ->> '$.status') in ('solved', 'closed') as is_solved,
-        (latest.raw_json ->> '$.status') in ('solved', 'closed', 'pending') as is_ended,
+        latest.status in ('solved', 'closed') as is_solved,
+        latest.status in ('solved', 'closed', 'pending') as is_ended,
 
         -- timestamps
-        {{ from_iso8601("latest.raw_json ->> '$.created_at'") }} as created_at,
-        {{ from_iso8601("latest.raw_json ->> '$.updated_at'") }} as updated_at,
+        {{ from_iso8601("latest.created_at") }} as created_at,
+        {{ from_iso8601("latest.updated_at") }} as updated_at,
         latest.validated_at,
     from latest
     left join custom_fields

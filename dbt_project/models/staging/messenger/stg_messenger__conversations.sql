@@ -4,29 +4,36 @@
 
 with
 
-source as (
-    select * from {{ source('raw', 'messenger_conversations') }}
+newest_raw as (
+    {{ latest_version(source('raw', 'messenger_conversations'), from_iso8601("raw_json ->> '$.updated_time'")) }}
 ),
 
 latest as (
-    {{ latest_version('source', from_iso8601("raw_json ->> '$.updated_time'")) }}
+    {{ parse_json('newest_raw', {
+        'updated_time': '$.updated_time',
+        'id': '$.id',
+        'participants__data_0__id': '$.participants.data[0].id',
+        'participants__data_0__email': '$.participants.data[0].email',
+        'labels__data_0__name': '$.labels.data[0].name',
+        'message_count': '$.message_count',
+    }) }}
 ),
 
 renamed as (
     select
         -- ids
-        raw_json ->> '$.id' as conversation_id,
-        raw_json ->> '$.participants.data[0].id' as messenger_psid,
+        id as conversation_id,
+        participants__data_0__id as messenger_psid,
 
         -- strings
-        {{ normalized_email("raw_json ->> '$.participants.data[0].email'") }} as email,
-        nullif(trim(raw_json ->> '$.labels.data[0].name'), '') as source_topic,
+        {{ normalized_email("participants__data_0__email") }} as email,
+        nullif(trim(labels__data_0__name), '') as source_topic,
 
         -- numerics
-        try_cast(raw_json ->> '$.message_count' as integer) as message_count,
+        try_cast(message_count as integer) as message_count,
 
         -- timestamps
-        {{ from_iso8601("raw_json ->> '$.updated_time'") }} as updated_at,
+        {{ from_iso8601("updated_time") }} as updated_at,
         validated_at,
     from latest
 ),

@@ -5,8 +5,8 @@
 
 with
 
-source as (
-    select * from {{ source('raw', 'messenger_messages') }}
+newest_raw as (
+    {{ latest_version(source('raw', 'messenger_messages'), from_iso8601("raw_json ->> '$.created_time'")) }}
 ),
 
 batches as (
@@ -14,34 +14,40 @@ batches as (
 ),
 
 latest as (
-    {{ latest_version('source', from_iso8601("raw_json ->> '$.created_time'")) }}
+    {{ parse_json('newest_raw', {
+        'created_time': '$.created_time',
+        'id': '$.id',
+        'from__id': '$.from.id',
+        'message': '$.message',
+        'tags': '$.tags',
+    }) }}
 ),
 
 renamed as (
     select
         -- ids
-        latest.raw_json ->> '$.id' as message_id,
+        latest.id as message_id,
         nullif(regexp_extract(batches.request_url, '/([^/?]+)/messages', 1), '') as conversation_id,
-        latest.raw_json ->> '$.from.id' as sender_id,
+        latest.from__id as sender_id,
 
         -- strings
-        latest.raw_json ->> '$.message' as message,
+        latest.message,
 
         -- booleans
-        (latest.raw_json ->> '$.from.id') = '{{ var("messenger_page_id") }}' as is_from_page,
-        (latest.raw_json ->> '$.from.id') = '{{ var("messenger_page_id") }}'
+        latest.from__id = '{{ var("messenger_page_id") }}' as is_from_page,
+        latest.from__id = '{{ var("messenger_page_id") }}'
         and list_contains(
-            json_extract_string(latest.raw_json, '$.tags.data[*].name'),
+            json_extract_string(latest.tags::json, '$.data[*].name'),
             '{{ var("messenger_bot_tag") }}'
         ) as is_from_bot,
-        starts_with(latest.raw_json ->> '$.message', '{{ var("thread_closing_prefix") }}')
+        starts_with(latest.message, '{{ var("thread_closing_prefix") }}')
             as is_closing,
-        starts_with(latest.raw_json ->> '$.message', '{{ var("thread_closing_prefix") }}')
-        and contains(latest.raw_json ->> '$.message', '{{ var("thread_resolved_marker") }}')
+        starts_with(latest.message, '{{ var("thread_closing_prefix") }}')
+        and contains(latest.message, '{{ var("thread_resolved_marker") }}')
             as is_resolving,
 
         -- timestamps
-        {{ from_iso8601("latest.raw_json ->> '$.created_time'") }} as sent_at,
+        {{ from_iso8601("latest.created_time") }} as sent_at,
         latest.validated_at,
     from latest
     left join batches

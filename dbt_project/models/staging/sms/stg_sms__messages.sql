@@ -6,51 +6,62 @@
 
 with
 
-source as (
-    select * from {{ source('raw', 'sms_messages') }}
+newest_raw as (
+    {{ latest_version(source('raw', 'sms_messages'), from_rfc2822("raw_json ->> '$.date_updated'")) }}
 ),
 
 latest as (
-    {{ latest_version('source', from_rfc2822("raw_json ->> '$.date_updated'")) }}
+    {{ parse_json('newest_raw', {
+        'date_updated': '$.date_updated',
+        'sid': '$.sid',
+        'messaging_service_sid': '$.messaging_service_sid',
+        'direction': '$.direction',
+        'body': '$.body',
+        'from_number': '$.from',
+        'to_number': '$.to',
+        'num_segments': '$.num_segments',
+        'price': '$.price',
+        'date_sent': '$.date_sent',
+    }) }}
 ),
 
 renamed as (
     select
         -- ids
-        raw_json ->> '$.sid' as message_id,
-        raw_json ->> '$.messaging_service_sid' as messaging_service_sid,
+        sid as message_id,
+        messaging_service_sid,
 
         -- strings
-        raw_json ->> '$.direction' as vendor_direction,
-        raw_json ->> '$.body' as body,
+        direction as vendor_direction,
+        body,
         case
-            when raw_json ->> '$.direction' = 'inbound' then raw_json ->> '$.from'
-            else raw_json ->> '$.to'
+            when direction = 'inbound' then from_number
+            else to_number
         end as customer_phone_raw,
         case
-            when raw_json ->> '$.direction' = 'inbound' then raw_json ->> '$.to'
-            else raw_json ->> '$.from'
+            when direction = 'inbound' then to_number
+            else from_number
         end as company_phone,
         {{ normalized_phone(
-            "case when raw_json ->> '$.direction' = 'inbound' then raw_json ->> '$.from'"
-            ~ " else raw_json ->> '$.to' end"
+            "case when direction = 'inbound' then from_number"
+            ~ " else to_number end"
         ) }} as customer_phone,
 
         -- numerics
-        try_cast(raw_json ->> '$.num_segments' as integer) as segments,
-        try_cast(raw_json ->> '$.price' as decimal(18, 5)) as price,
+        try_cast(num_segments as integer) as segments,
+        try_cast(price as decimal(18, 5)) as price,
 
         -- booleans
-        raw_json ->> '$.direction' = 'inbound' as is_from_customer,
-        raw_json ->> '$.messaging_service_sid' = '{{ var("sms_agent_messaging_service") }}'
+        direction = 'inbound' as is_from_customer,
+        messaging_service_sid = '{{ var("sms_agent_messaging_service") }}'
             as is_from_agent,
-        starts_with(raw_json ->> '$.body', '{{ var("thread_closing_prefix") }}') as is_closing,
-        starts_with(raw_json ->> '$.body', '{{ var("thread_closing_prefix") }}')
-        and contains(raw_json ->> '$.body', '{{ var("thread_resolved_marker") }}') as is_resolving,
+        starts_with(body, '{{ var("thread_closing_prefix") }}') as is_closing,
+        starts_with(body, '{{ var("thread_closing_prefix") }}')
+        and contains(body, '{{ var("thread_resolved_marker") }}') as is_resolving,
 
         -- timestamps
-        {{ from_rfc2822("raw_json ->> '$.date_sent'") }} as sent_at,
-        {{ from_rfc2822("raw_json ->> '$.date_updated'") }} as updated_at,
+        {{ from_rfc2822("date_sent") }} as sent_at,
+        {{ from_rfc2822("date_updated") }} as updated_at,
         validated_at,
     from latest
 ),

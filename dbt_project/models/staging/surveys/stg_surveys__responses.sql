@@ -4,33 +4,44 @@
 
 with
 
-source as (
-    select * from {{ source('raw', 'surveys_responses') }}
+newest_raw as (
+    {{ latest_version(source('raw', 'surveys_responses'), from_epoch("raw_json ->> '$.updated_at'")) }}
 ),
 
 latest as (
-    {{ latest_version('source', from_epoch("raw_json ->> '$.updated_at'")) }}
+    {{ parse_json('newest_raw', {
+        'updated_at': '$.updated_at',
+        'id': '$.id',
+        'person_properties__contact_ref': '$.person_properties.contact_ref',
+        'person__id': '$.person.id',
+        'survey_type': '$.survey_type',
+        'comment': '$.comment',
+        'person__email': '$.person.email',
+        'person__phone_number': '$.person.phone_number',
+        'score': '$.score',
+        'created_at': '$.created_at',
+    }) }}
 ),
 
 renamed as (
     select
         -- ids
-        raw_json ->> '$.id' as response_id,
-        nullif(trim(raw_json ->> '$.person_properties.contact_ref'), '') as contact_id,
-        raw_json ->> '$.person.id' as person_id,
+        id as response_id,
+        nullif(trim(person_properties__contact_ref), '') as contact_id,
+        person__id as person_id,
 
         -- strings
-        lower(raw_json ->> '$.survey_type') as survey_type,
-        raw_json ->> '$.comment' as comment,
-        {{ normalized_email("raw_json ->> '$.person.email'") }} as email,
-        {{ normalized_phone("raw_json ->> '$.person.phone_number'") }} as phone,
+        lower(survey_type) as survey_type,
+        comment,
+        {{ normalized_email("person__email") }} as email,
+        {{ normalized_phone("person__phone_number") }} as phone,
 
         -- numerics
-        try_cast(raw_json ->> '$.score' as integer) as score,
+        try_cast(score as integer) as score,
 
         -- timestamps
-        {{ from_epoch("raw_json ->> '$.created_at'") }} as answered_at,
-        {{ from_epoch("raw_json ->> '$.updated_at'") }} as updated_at,
+        {{ from_epoch("created_at") }} as answered_at,
+        {{ from_epoch("updated_at") }} as updated_at,
         validated_at,
     from latest
 ),

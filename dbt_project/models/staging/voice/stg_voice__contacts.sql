@@ -5,57 +5,71 @@
 
 with
 
-source as (
-    select * from {{ source('raw', 'voice_contacts') }}
+newest_raw as (
+    {{ latest_version(source('raw', 'voice_contacts'), from_epoch("raw_json ->> '$.LastUpdateTimestamp'")) }}
 ),
 
 latest as (
-    {{ latest_version('source', from_epoch("raw_json ->> '$.LastUpdateTimestamp'")) }}
+    {{ parse_json('newest_raw', {
+        'last_update_timestamp': '$.LastUpdateTimestamp',
+        'connect_contact_id': '$.ContactId',
+        'attributes__protocol': '$.Attributes.protocol',
+        'attributes__crm_id': '$.Attributes.crm_id',
+        'initiation_method': '$.InitiationMethod',
+        'attributes__disposition': '$.Attributes.disposition',
+        'customer_endpoint__address': '$.CustomerEndpoint.Address',
+        'queue__duration': '$.Queue.Duration',
+        'agent__agent_interaction_duration': '$.Agent.AgentInteractionDuration',
+        'attributes__resolved': '$.Attributes.resolved',
+        'disconnect_timestamp': '$.DisconnectTimestamp',
+        'agent__connected_to_agent_timestamp': '$.Agent.ConnectedToAgentTimestamp',
+        'initiation_timestamp': '$.InitiationTimestamp',
+    }) }}
 ),
 
 renamed as (
     select
         -- ids
-        'voice:' || (raw_json ->> '$.ContactId') as contact_id,
-        raw_json ->> '$.ContactId' as source_id,
-        nullif(trim(raw_json ->> '$.Attributes.protocol'), '') as request_ref,
-        nullif(trim(raw_json ->> '$.Attributes.crm_id'), '') as crm_id,
+        'voice:' || connect_contact_id as contact_id,
+        connect_contact_id as source_id,
+        nullif(trim(attributes__protocol), '') as request_ref,
+        nullif(trim(attributes__crm_id), '') as crm_id,
 
         -- strings
         'voice' as channel,
         case
-            when upper(raw_json ->> '$.InitiationMethod') in ('OUTBOUND', 'CALLBACK', 'API')
+            when upper(initiation_method) in ('OUTBOUND', 'CALLBACK', 'API')
                 then 'outbound'
             else 'inbound'
         end as direction,
         'agent' as handled_by,
-        nullif(trim(raw_json ->> '$.Attributes.disposition'), '') as source_topic,
-        raw_json ->> '$.CustomerEndpoint.Address' as phone_raw,
-        {{ normalized_phone("raw_json ->> '$.CustomerEndpoint.Address'") }} as phone,
+        nullif(trim(attributes__disposition), '') as source_topic,
+        customer_endpoint__address as phone_raw,
+        {{ normalized_phone("customer_endpoint__address") }} as phone,
         null::varchar as email,
         null::varchar as messenger_psid,
         null::varchar as chat_contact_id,
 
         -- numerics
-        try_cast(raw_json ->> '$.Queue.Duration' as bigint) as queue_seconds,
-        try_cast(raw_json ->> '$.Agent.AgentInteractionDuration' as bigint) as handle_seconds,
+        try_cast(queue__duration as bigint) as queue_seconds,
+        try_cast(agent__agent_interaction_duration as bigint) as handle_seconds,
 
         -- booleans
-        coalesce(lower(raw_json ->> '$.Attributes.resolved') = 'true', false) as is_resolved,
+        coalesce(lower(attributes__resolved) = 'true', false) as is_resolved,
         coalesce(
-            upper(raw_json ->> '$.InitiationMethod') not in ('OUTBOUND', 'CALLBACK', 'API')
-            and (raw_json ->> '$.DisconnectTimestamp') is not null
-            and (raw_json ->> '$.Agent.ConnectedToAgentTimestamp') is null,
+            upper(initiation_method) not in ('OUTBOUND', 'CALLBACK', 'API')
+            and (disconnect_timestamp) is not null
+            and (agent__connected_to_agent_timestamp) is null,
             false
         ) as is_abandoned,
 
         -- timestamps
-        {{ from_epoch("raw_json ->> '$.InitiationTimestamp'") }} as started_at,
-        {{ from_epoch("raw_json ->> '$.Agent.ConnectedToAgentTimestamp'") }} as first_response_at,
-        {{ from_epoch("raw_json ->> '$.Agent.ConnectedToAgentTimestamp'") }}
+        {{ from_epoch("initiation_timestamp") }} as started_at,
+        {{ from_epoch("agent__connected_to_agent_timestamp") }} as first_response_at,
+        {{ from_epoch("agent__connected_to_agent_timestamp") }}
             as first_agent_response_at,
-        {{ from_epoch("raw_json ->> '$.DisconnectTimestamp'") }} as ended_at,
-        {{ from_epoch("raw_json ->> '$.LastUpdateTimestamp'") }} as updated_at,
+        {{ from_epoch("disconnect_timestamp") }} as ended_at,
+        {{ from_epoch("last_update_timestamp") }} as updated_at,
         validated_at,
     from latest
 ),
