@@ -42,10 +42,10 @@
         union
 
         select
-            directed_edges.neighbour as node,
-            min(changed.label) as label,
+            offers.node,
+            offers.label,
             case
-                when max(changed.rounds) + 1 > {{ max_iterations }}
+                when offers.rounds > {{ max_iterations }}
                     then error(
                         'label propagation over {{ graph_name }} did not converge within '
                         || '{{ max_iterations }} rounds (var max_label_iterations): a component '
@@ -53,15 +53,24 @@
                         || 'the guards; check dq.dq_shared_identifiers and the blocklist, or raise '
                         || 'the cap if the chain is real'
                     )
-                else max(changed.rounds) + 1
+                else offers.rounds
             end as rounds,
-        from labels as changed
-        inner join directed_edges
-            on changed.node = directed_edges.node
+        from (
+            -- the smallest label each neighbour of a changed node is offered; grouped before
+            -- it meets the current labels, so the planner joins on node equality and never
+            -- pairs labels by `<` alone (which it did on integer nodes: 10^10 pairs at 100k)
+            select
+                directed_edges.neighbour as node,
+                min(changed.label) as label,
+                max(changed.rounds) + 1 as rounds,
+            from labels as changed
+            inner join directed_edges
+                on changed.node = directed_edges.node
+            group by directed_edges.neighbour
+        ) as offers
         inner join recurring.labels as current_labels
-            on directed_edges.neighbour = current_labels.node
-        where changed.label < current_labels.label
-        group by directed_edges.neighbour
+            on offers.node = current_labels.node
+        where offers.label < current_labels.label
     )
 
     select

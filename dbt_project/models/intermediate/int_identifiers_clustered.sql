@@ -4,7 +4,9 @@
 -- (non-blocklisted) neighbours is shared and all its edges are dropped. Components of the
 -- remaining edges come from label propagation (macro connected_components, which fails the
 -- build when var('max_label_iterations') rounds are not enough). customer_id = md5 of the
--- smallest `type:value` in the component.
+-- smallest `type:value` in the component. The graph is walked on node_seq, each node's rank in
+-- identifier_key order, so the smallest label is still the smallest key while the join and
+-- propagation state hold integers instead of strings (1M contacts: see docs/dbt.md "Memory").
 with
 
 observed as (
@@ -27,6 +29,13 @@ nodes as (
     group by all
 ),
 
+numbered_nodes as (
+    select
+        *,
+        row_number() over (order by identifier_key) as node_seq,
+    from nodes
+),
+
 blocklisted as (
     select
         nodes.identifier_key,
@@ -42,8 +51,12 @@ blocklisted as (
 ),
 
 linkable_observations as (
-    select observed.*
+    select
+        observed.record_key,
+        numbered_nodes.node_seq,
     from observed
+    inner join numbered_nodes
+        on observed.identifier_key = numbered_nodes.identifier_key
     left join blocklisted
         on observed.identifier_key = blocklisted.identifier_key
     where blocklisted.identifier_key is null
@@ -51,17 +64,17 @@ linkable_observations as (
 
 co_occurrences as (
     select distinct
-        left_side.identifier_key as node_a,
-        right_side.identifier_key as node_b,
+        left_side.node_seq as node_a,
+        right_side.node_seq as node_b,
     from linkable_observations as left_side
     inner join linkable_observations as right_side
         on left_side.record_key = right_side.record_key
-        and left_side.identifier_key < right_side.identifier_key
+        and left_side.node_seq < right_side.node_seq
 ),
 
 degrees as (
     select
-        node as identifier_key,
+        node as node_seq,
         count(distinct neighbour) as neighbours,
     from (
         select node_a as node, node_b as neighbour from co_occurrences
@@ -73,26 +86,26 @@ degrees as (
 
 screened as (
     select
-        nodes.*,
+        numbered_nodes.*,
         coalesce(degrees.neighbours, 0) as neighbours,
         blocklisted.identifier_key is not null as is_blocklisted,
         blocklisted.blocklist_reason,
         blocklisted.identifier_key is null
         and coalesce(degrees.neighbours, 0) > {{ var('max_identifier_degree') }} as is_shared,
-    from nodes
+    from numbered_nodes
     left join degrees
-        on nodes.identifier_key = degrees.identifier_key
+        on numbered_nodes.node_seq = degrees.node_seq
     left join blocklisted
-        on nodes.identifier_key = blocklisted.identifier_key
+        on numbered_nodes.identifier_key = blocklisted.identifier_key
 ),
 
 guarded_edges as (
     select co_occurrences.*
     from co_occurrences
     inner join screened as screened_a
-        on co_occurrences.node_a = screened_a.identifier_key
+        on co_occurrences.node_a = screened_a.node_seq
     inner join screened as screened_b
-        on co_occurrences.node_b = screened_b.identifier_key
+        on co_occurrences.node_b = screened_b.node_seq
     where not screened_a.is_shared and not screened_b.is_shared
 ),
 
@@ -113,13 +126,15 @@ clustered as (
         not screened.is_blocklisted and not screened.is_shared as is_linkable,
         case
             when not screened.is_blocklisted and not screened.is_shared
-                then coalesce(components.label, screened.identifier_key)
+                then coalesce(label_nodes.identifier_key, screened.identifier_key)
         end as customer_label,
         screened.first_observed_at,
         screened.last_observed_at,
     from screened
     left join components
-        on screened.identifier_key = components.node
+        on screened.node_seq = components.node
+    left join screened as label_nodes
+        on components.label = label_nodes.node_seq
 ),
 
 final as (
