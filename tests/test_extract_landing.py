@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
+import pytest
 from harmonia.extract.landing import SCHEMA_VERSION, Landing, PageBatch, key_records
 
 # landing.records as schema 1 created it (before record_key)
@@ -109,3 +110,20 @@ def test_record_key_tells_apart_ids_and_versions_that_concatenate_alike(tmp_path
     with Landing(path) as landing:
         (n,) = landing.conn.execute("select count(*) from landing.records").fetchone()
     assert n == 6
+
+
+def test_landing_caps_duckdb_memory_at_the_configured_limit(tmp_path: Path, monkeypatch) -> None:
+    # without a cap DuckDB keeps every landed block cached up to 80 % of the machine's RAM
+    monkeypatch.setenv("HARMONIA_DUCKDB_MEMORY_LIMIT", "300MB")
+    with Landing(tmp_path / "w.duckdb") as landing:
+        (limit,) = landing.conn.execute("select current_setting('memory_limit')").fetchone()
+    assert limit == "286.1 MiB"  # 300 MB as DuckDB reports it
+
+
+def test_a_malformed_memory_limit_is_refused_before_anything_is_opened(monkeypatch) -> None:
+    from harmonia.settings import Settings
+    from pydantic import ValidationError
+
+    monkeypatch.setenv("HARMONIA_DUCKDB_MEMORY_LIMIT", "2GB; drop table x")
+    with pytest.raises(ValidationError, match="duckdb_memory_limit"):
+        Settings()

@@ -7,10 +7,13 @@ reads ``os.environ`` directly. Secrets are ``SecretStr`` and never reach a log l
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from duckdb import DuckDBPyConnection
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -49,6 +52,10 @@ class Settings(BaseSettings):
     demo_port: int = 8765
     demo_seed: int = 42
     demo_customers: int = 2000
+    # DuckDB's memory cap on every connection the pipeline writes through (landing, validate,
+    # and dbt's profile reads the same variable): past it DuckDB spills to disk or evicts
+    # cached blocks instead of growing towards its own default of 80 % of the machine's RAM.
+    duckdb_memory_limit: str = Field(default="2GB", pattern=r"^\d+(\.\d+)?\s*[KMGT]i?B$")
 
     @property
     def warehouse_path(self) -> Path:
@@ -69,3 +76,9 @@ class Settings(BaseSettings):
 
 def get_settings() -> Settings:
     return Settings()
+
+
+def limit_duckdb_memory(conn: DuckDBPyConnection, limit: str | None = None) -> None:
+    """Cap ``conn``'s database at ``limit`` (default: ``HARMONIA_DUCKDB_MEMORY_LIMIT``, 2GB)."""
+    limit = limit or get_settings().duckdb_memory_limit
+    conn.execute(f"set memory_limit = '{limit}'")

@@ -35,6 +35,7 @@ import orjson
 import pyarrow as pa
 
 from harmonia.extract.paginators import dig
+from harmonia.settings import limit_duckdb_memory
 
 SCHEMA_VERSION = 2  # 2: landing.records keyed by record_key (was the four columns)
 
@@ -268,6 +269,7 @@ class Landing:
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self.conn = duckdb.connect(self.path)
         self.conn.execute(f"set checkpoint_threshold = '{CHECKPOINT_THRESHOLD}'")
+        limit_duckdb_memory(self.conn)
         with _WRITE_LOCKS_GUARD:
             self._lock = _WRITE_LOCKS.setdefault(str(Path(self.path).resolve()), threading.Lock())
         with self._lock:
