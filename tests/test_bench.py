@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import duckdb
 import pytest
 from harmonia.bench.dlt_compare import plan_source
 from harmonia.bench.history import HistoryOptions, run_history
@@ -101,7 +102,9 @@ def test_history_mode_runs_an_increment_over_each_history(
     prefect_harness: str, tmp_path: Path
 ) -> None:
     out = tmp_path / "history.json"
-    options = HistoryOptions(sizes=(200, 400), increment_share=0.05, out=out, workdir=tmp_path)
+    options = HistoryOptions(
+        sizes=(200, 400), increment_share=0.05, out=out, workdir=tmp_path, keep=tmp_path / "kept"
+    )
     run_history(options, say=lambda _: None)
     result = json.loads(out.read_text())
 
@@ -116,3 +119,8 @@ def test_history_mode_runs_an_increment_over_each_history(
         assert run["increment_peak_rss_mib"] > 0
     assert result["scaling_ratio"] > 0
     assert {t["status"] for t in result["targets"]} == {"not measured"}
+    # --keep: each size's warehouse survives, holding what the run landed
+    for size, run in ((200, small), (400, large)):
+        with duckdb.connect(str(tmp_path / "kept" / f"h{size}" / "warehouse.duckdb")) as con:
+            (rows,) = con.execute("select count(*) from landing.records").fetchone()
+        assert rows == run["landing_rows_after"]

@@ -31,7 +31,8 @@ def bench(
     keep: str = typer.Option(
         "",
         help="keep the last run's working directory (warehouse, GX and dbt files) here, for "
-        "inspection or for timing one stage again; empty = delete it",
+        "inspection or for timing one stage again (history mode: one per size, DIR/h<size>); "
+        "empty = delete it",
     ),
     increment_share: float = typer.Option(
         0.01,
@@ -52,7 +53,13 @@ def bench(
         target = Path(out if out != "var/bench/bench.json" else "var/bench/history.json")
         sizes = tuple(int(s.replace("_", "")) for s in history.split(",") if s.strip())
         result = run_history(
-            HistoryOptions(sizes=sizes, increment_share=increment_share, seed=seed, out=target),
+            HistoryOptions(
+                sizes=sizes,
+                increment_share=increment_share,
+                seed=seed,
+                out=target,
+                keep=Path(keep) if keep else None,
+            ),
             say=typer.echo,
         )
         print_history(result)

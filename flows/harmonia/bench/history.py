@@ -62,6 +62,7 @@ class HistoryOptions:
     seed: int = 42
     out: Path | None = None
     workdir: Path | None = None
+    keep: Path | None = None  # each size's working directory is moved to keep/h<size>
 
 
 class RssSampler:
@@ -152,7 +153,12 @@ def _one_size(
         (n_rows,) = _landed_rows(dirs.warehouse)
     finally:
         tail = server.stop()
-        shutil.rmtree(dirs.root, ignore_errors=True)
+        if options.keep is not None:
+            options.keep.mkdir(parents=True, exist_ok=True)
+            shutil.rmtree(options.keep / dirs.root.name, ignore_errors=True)
+            shutil.move(dirs.root, options.keep / dirs.root.name)
+        else:
+            shutil.rmtree(dirs.root, ignore_errors=True)
     return {
         "history_contacts": info["contacts"],
         "history_clock": info["history_clock"],
