@@ -295,7 +295,7 @@ def run_suite(
 
     secrets = _secrets()
     # row of each record key, built only when a failure names rows (most suites have none)
-    position = _LazyPositions(frame)
+    position: dict[tuple[str, str], int] = {}
     failures: dict[tuple[str, str], list[dict[str, str]]] = defaultdict(list)
     outcomes: list[ExpectationOutcome] = []
     for item in result.results:
@@ -310,6 +310,8 @@ def run_suite(
         res = item.result or {}
         keys = []
         for row in res.get("unexpected_index_list") or []:
+            if not position:
+                position = _positions(frame)
             key = (str(row["record_id"]), str(row["record_version"]))
             if key not in position:
                 continue
@@ -365,27 +367,9 @@ def run_suite(
     return entity_result, dict(failures)
 
 
-class _LazyPositions:
-    """``{(record_id, record_version): row}`` of a frame, built on first lookup."""
-
-    def __init__(self, frame: pd.DataFrame) -> None:
-        self._frame = frame
-        self._index: dict[tuple[str, str], int] | None = None
-
-    def _built(self) -> dict[tuple[str, str], int]:
-        if self._index is None:
-            frame = self._frame
-            self._index = {
-                key: i
-                for i, key in enumerate(zip(frame.record_id, frame.record_version, strict=True))
-            }
-        return self._index
-
-    def __contains__(self, key: tuple[str, str]) -> bool:
-        return key in self._built()
-
-    def __getitem__(self, key: tuple[str, str]) -> int:
-        return self._built()[key]
+def _positions(frame: pd.DataFrame) -> dict[tuple[str, str], int]:
+    """``{(record_id, record_version): row}`` of a frame."""
+    return {key: i for i, key in enumerate(zip(frame.record_id, frame.record_version, strict=True))}
 
 
 def _result_identifier(key: tuple[str, str, str, str]) -> Any:
