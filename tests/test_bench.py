@@ -116,7 +116,8 @@ def test_history_mode_runs_an_increment_over_each_history(
         # an increment reads a part of what the history read, and lands on top of it
         assert 0 < run["increment"]["extract"]["records"] < run["history"]["extract"]["records"]
         assert run["landing_rows_after"] > run["history"]["extract"]["records"]
-        assert run["increment_peak_rss_mib"] > 0
+        assert 0 < run["increment_start_rss_mib"] <= run["increment_peak_rss_mib"]
+        assert run["increment_peak_rss_mib"] <= run["process_peak_rss_mib"]
     assert result["scaling_ratio"] > 0
     assert {t["status"] for t in result["targets"]} == {"not measured"}
     # --keep: each size's warehouse survives, holding what the run landed

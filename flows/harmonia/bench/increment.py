@@ -1,0 +1,41 @@
+"""One incremental pipeline run in a fresh process: the history benchmark's measured part.
+
+``python -m harmonia.bench.increment BASE_URL ROOT OUT_JSON`` runs extract, validate, dbt and
+the report over the warehouse in ``ROOT`` (left there by the history's full run) against the
+demo server at ``BASE_URL``, the way a scheduled incremental run starts: a new interpreter,
+nothing cached from the history load. Prefect's API is started before the clock runs. Writes
+per-stage seconds and records, the resident set sampled during the stages (start, peak, peak
+per stage) and the process's lifetime peak (``ru_maxrss``: imports and Prefect start-up
+included) to ``OUT_JSON``.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+
+def main(argv: list[str]) -> None:
+    from harmonia.bench.history import RssSampler
+    from harmonia.bench.run import PIPELINE_STAGES, _Dirs, _pipeline_stages, _prefect_warmup
+
+    base_url, root, out = argv
+    warmup_s = _prefect_warmup()
+    with RssSampler() as rss:
+        stages = _pipeline_stages(base_url, _Dirs(Path(root)), PIPELINE_STAGES)
+    result = {
+        "stages": {name: asdict(run) for name, run in stages.items()},
+        "prefect_warmup_s": round(warmup_s, 3),
+        "start_rss_mib": rss.start_mib,
+        "peak_rss_mib": rss.peak_mib,
+        "peak_rss_mib_per_stage": rss.peaks([(k, v.seconds) for k, v in stages.items()]),
+        "process_peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
+    Path(out).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
