@@ -20,8 +20,9 @@ peak RSS ≤ 2 GB. For each history size, with the demo server in its own proces
 
 The increment's total at the largest size over the one at the smallest is the scaling ratio;
 the 1.3× target is judged only for 1M against 5M. The history here is extracted over HTTP (a
-full run), which is exact but slow: ~30 s per 20k contacts on the 2-core box today, so 1M
-and 5M need a faster history load (see ``docs/performance.md``).
+full run), which is exact but slow: on the 2-core box a 1M history takes about 8 minutes
+(extract, validate, dbt) and a 5M one about 50, with 4.8 GB in the demo server
+(``docs/performance.md``, "Third round").
 """
 
 from __future__ import annotations
