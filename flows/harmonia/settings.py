@@ -78,7 +78,6 @@ def get_settings() -> Settings:
     return Settings()
 
 
-def limit_duckdb_memory(conn: DuckDBPyConnection, limit: str | None = None) -> None:
-    """Cap ``conn``'s database at ``limit`` (default: ``HARMONIA_DUCKDB_MEMORY_LIMIT``, 2GB)."""
-    limit = limit or get_settings().duckdb_memory_limit
-    conn.execute(f"set memory_limit = '{limit}'")
+def limit_duckdb_memory(conn: DuckDBPyConnection) -> None:
+    """Cap ``conn``'s database at ``HARMONIA_DUCKDB_MEMORY_LIMIT`` (2GB; checked by its pattern)."""
+    conn.execute(f"set memory_limit = '{get_settings().duckdb_memory_limit}'")
