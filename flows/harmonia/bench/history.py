@@ -16,7 +16,7 @@ peak RSS ≤ 2 GB. For each history size, with the demo server in its own proces
    (``harmonia.bench.increment``), as a scheduled run would start: nothing the history load
    left in this process (DuckDB's buffers, Python's arenas) counts. It is timed per stage and
    its resident set is *sampled* (``/proc/self/status`` VmRSS every 50 ms) during the stages;
-   its lifetime peak (``ru_maxrss``, imports included) is reported too.
+   its lifetime peak (``VmHWM``, imports included) is reported too.
 
 The increment's total at the largest size over the one at the smallest is the scaling ratio;
 the 1.3× target is judged only for 1M against 5M. The history here is extracted over HTTP (a

@@ -5,17 +5,25 @@ the report over the warehouse in ``ROOT`` (left there by the history's full run)
 demo server at ``BASE_URL``, the way a scheduled incremental run starts: a new interpreter,
 nothing cached from the history load. Prefect's API is started before the clock runs. Writes
 per-stage seconds and records, the resident set sampled during the stages (start, peak, peak
-per stage) and the process's lifetime peak (``ru_maxrss``: imports and Prefect start-up
-included) to ``OUT_JSON``.
+per stage) and the process's lifetime peak (``VmHWM``: imports and Prefect start-up included;
+not ``ru_maxrss``, which on Linux keeps the forking parent's high-water mark across exec) to
+``OUT_JSON``.
 """
 
 from __future__ import annotations
 
 import json
-import resource
 import sys
 from dataclasses import asdict
 from pathlib import Path
+
+
+def _high_water_mib() -> float:
+    with open("/proc/self/status", encoding="ascii") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
 
 
 def main(argv: list[str]) -> None:
@@ -32,7 +40,7 @@ def main(argv: list[str]) -> None:
         "start_rss_mib": rss.start_mib,
         "peak_rss_mib": rss.peak_mib,
         "peak_rss_mib_per_stage": rss.peaks([(k, v.seconds) for k, v in stages.items()]),
-        "process_peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "process_peak_rss_mib": round(_high_water_mib(), 1),
     }
     Path(out).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
 
