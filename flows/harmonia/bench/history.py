@@ -66,6 +66,15 @@ class HistoryOptions:
     keep: Path | None = None  # each size's working directory is moved to keep/h<size>
 
 
+def status_mib(field: str) -> float:
+    """A memory figure of this process from ``/proc/self/status`` (VmRSS, VmHWM, ...), MiB."""
+    with open("/proc/self/status", encoding="ascii") as fh:
+        for line in fh:
+            if line.startswith(f"{field}:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
 class RssSampler:
     """Peak resident set size of this process while running (VmRSS, MiB)."""
 
@@ -80,11 +89,7 @@ class RssSampler:
 
     @staticmethod
     def current_mib() -> float:
-        with open("/proc/self/status", encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024
-        return 0.0
+        return status_mib("VmRSS")
 
     def _run(self) -> None:
         while not self._stop.is_set():

@@ -18,16 +18,8 @@ from dataclasses import asdict
 from pathlib import Path
 
 
-def _high_water_mib() -> float:
-    with open("/proc/self/status", encoding="ascii") as fh:
-        for line in fh:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
-
-
 def main(argv: list[str]) -> None:
-    from harmonia.bench.history import RssSampler
+    from harmonia.bench.history import RssSampler, status_mib
     from harmonia.bench.run import PIPELINE_STAGES, _Dirs, _pipeline_stages, _prefect_warmup
 
     base_url, root, out = argv
@@ -40,7 +32,7 @@ def main(argv: list[str]) -> None:
         "start_rss_mib": rss.start_mib,
         "peak_rss_mib": rss.peak_mib,
         "peak_rss_mib_per_stage": rss.peaks([(k, v.seconds) for k, v in stages.items()]),
-        "process_peak_rss_mib": round(_high_water_mib(), 1),
+        "process_peak_rss_mib": round(status_mib("VmHWM"), 1),
     }
     Path(out).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
 
