@@ -32,7 +32,8 @@ def main(argv: list[str]) -> None:
         "start_rss_mib": rss.start_mib,
         "peak_rss_mib": rss.peak_mib,
         "peak_rss_mib_per_stage": rss.peaks([(k, v.seconds) for k, v in stages.items()]),
-        "process_peak_rss_mib": round(status_mib("VmHWM"), 1),
+        # VmHWM is only refreshed on some kernel paths (unmaps, exit), so it can trail a sample
+        "process_peak_rss_mib": round(max(status_mib("VmHWM"), rss.peak_mib), 1),
     }
     Path(out).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
 
