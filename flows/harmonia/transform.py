@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harmonia.settings import REPO_ROOT
+from harmonia.settings import REPO_ROOT, get_settings
 
 DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
 _FAILED = {"error", "fail", "runtime error"}
@@ -62,16 +62,22 @@ class BuildResult:
 
 @contextmanager
 def _warehouse_env(warehouse_path: Path) -> Iterator[None]:
-    # The profile reads the path with env_var(); restore the caller's environment afterwards.
-    previous = os.environ.get("HARMONIA_WAREHOUSE")
-    os.environ["HARMONIA_WAREHOUSE"] = str(Path(warehouse_path).resolve())
+    # The profile reads these with env_var(); the memory cap comes from the checked setting, so
+    # dbt gets the value landing and validate use. Restore the caller's environment afterwards.
+    values = {
+        "HARMONIA_WAREHOUSE": str(Path(warehouse_path).resolve()),
+        "HARMONIA_DUCKDB_MEMORY_LIMIT": get_settings().duckdb_memory_limit,
+    }
+    previous = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
     try:
         yield
     finally:
-        if previous is None:
-            os.environ.pop("HARMONIA_WAREHOUSE", None)
-        else:
-            os.environ["HARMONIA_WAREHOUSE"] = previous
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def _log_path(target_path: Path | None) -> Path:
