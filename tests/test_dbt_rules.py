@@ -332,13 +332,57 @@ def test_late_update_relinks_on_the_next_build(warehouse: Warehouse, tmp_path: P
 
 
 def test_label_propagation_fails_loudly_past_its_cap(warehouse: Warehouse, tmp_path: Path) -> None:
-    with pytest.raises(DbtBuildError, match="did not converge"):
+    # one request that needs a second round: w-1..w-3 are an island of one customer and topic
+    # (a star on w-1), and w-4, another caller, quotes w-3's protocol (a star on w-3), so w-4
+    # learns w-1's label only in round 1
+    day = T0 + 20 * DAY
+    warehouse.add("voice_contacts", [
+        voice("w-1", day, phone="(21) 99999-0001"),
+        voice("w-2", day + HOUR, phone="(21) 99999-0001"),
+        voice("w-3", day + 2 * HOUR, phone="(21) 99999-0001", protocol="20261023000999"),
+        voice("w-4", day + 3 * HOUR, phone="(21) 99999-0002", disposition="DISP_AJUDA_COMPRA",
+              protocol="20261023000999"),
+    ])  # fmt: skip
+    # topics: the topic_map seed's relationship test needs it
+    select = ["+int_contacts_stitched_to_requests", "topics"]
+    with pytest.raises(DbtBuildError, match="request links did not converge"):
         dbt_build(
             warehouse.path,
-            select="+int_identifiers_clustered",
+            select=select,
             vars={"max_label_iterations": 0},
             target_path=tmp_path / "target",
         )
+    dbt_build(warehouse.path, select=select, target_path=tmp_path / "target")
+    requests = warehouse.query(
+        "select count(distinct request_id) from intermediate.int_contacts_stitched_to_requests "
+        "where contact_id in ('voice:w-1', 'voice:w-2', 'voice:w-3', 'voice:w-4')"
+    )
+    assert requests == [(1,)]
+
+
+def test_an_identity_component_past_its_cap_fails_the_build(
+    warehouse: Warehouse, tmp_path: Path
+) -> None:
+    # the fixture's largest customer has more than 2 linkable identifiers
+    with pytest.raises(DbtBuildError, match="more than var max_component_identifiers"):
+        dbt_build(
+            warehouse.path,
+            select=["+int_identifier_components", "topics"],
+            vars={"max_component_identifiers": 2},
+            target_path=tmp_path / "target",
+        )
+    # at the default cap the same graph builds
+    result = dbt_build(
+        warehouse.path,
+        select=["+int_identifier_components", "topics"],
+        target_path=tmp_path / "target",
+    )
+    largest = warehouse.query(
+        "select max(component_identifiers) from intermediate.int_identifier_components"
+    )
+    model = [n.status for n in result.nodes if n.unique_id.endswith(".int_identifier_components")]
+    assert model == ["success"]
+    assert largest[0][0] > 2
 
 
 def test_unit_tests_and_docs(warehouse: Warehouse, tmp_path: Path) -> None:
