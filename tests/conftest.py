@@ -46,9 +46,14 @@ def make_demo_server() -> Iterator[Callable[..., DemoServer]]:
 def prefect_harness() -> Iterator[str]:
     """A throwaway Prefect API (temporary database) for flows under test; yields its URL so
     that subprocesses (``harmonia ingest``) can report to the same API."""
+    from prefect.logging.configuration import setup_logging
     from prefect.settings import get_current_settings
     from prefect.testing.utilities import prefect_test_harness
 
+    # Prefect's console handler keeps the stream it was built with: build it now, on the
+    # session's stderr, not inside a test's capsys (closed after that test, so the next
+    # test's flow logs would fail with "I/O operation on closed file")
+    setup_logging()
     with prefect_test_harness(server_startup_timeout=60):
         yield str(get_current_settings().api.url)
 

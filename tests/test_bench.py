@@ -14,7 +14,7 @@ from harmonia.bench.dlt_compare import plan_source
 from harmonia.bench.history import HistoryOptions, run_history
 from harmonia.bench.run import ALL_STAGES, BenchOptions, print_result, run_bench
 from harmonia.extract.sources import MESSENGER, MESSENGER_PER_CONVERSATION, SOURCES
-from harmonia.settings import Credentials
+from harmonia.settings import Credentials, get_settings
 
 
 def test_bench_reports_every_stage(
@@ -48,6 +48,8 @@ def test_bench_reports_every_stage(
     assert targets["1M contacts end to end"]["status"] == "not measured"
     assert targets["extract+land vs dlt rest_api"]["status"] == "not measured"
     assert result["dlt"] is None
+    # the RSS figures are read against DuckDB's cap, so the result names it
+    assert result["meta"]["duckdb_memory_limit"] == get_settings().duckdb_memory_limit
 
 
 def test_dlt_loads_the_same_records_per_source(prefect_harness: str, tmp_path: Path) -> None:
@@ -99,8 +101,10 @@ def test_dlt_plan_follows_messenger_either_way() -> None:
 
 
 def test_history_mode_runs_an_increment_over_each_history(
-    prefect_harness: str, tmp_path: Path
+    prefect_harness: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # RSS is read against DuckDB's cap, so the result names the one the run had
+    monkeypatch.setenv("HARMONIA_DUCKDB_MEMORY_LIMIT", "1GB")
     out = tmp_path / "history.json"
     options = HistoryOptions(
         sizes=(200, 400), increment_share=0.05, out=out, workdir=tmp_path, keep=tmp_path / "kept"
@@ -120,6 +124,7 @@ def test_history_mode_runs_an_increment_over_each_history(
         assert run["increment_peak_rss_mib"] <= run["process_peak_rss_mib"]
     assert result["scaling_ratio"] > 0
     assert {t["status"] for t in result["targets"]} == {"not measured"}
+    assert result["meta"]["duckdb_memory_limit"] == "1GB"
     # --keep: each size's warehouse survives, holding what the run landed
     for size, run in ((200, small), (400, large)):
         with duckdb.connect(str(tmp_path / "kept" / f"h{size}" / "warehouse.duckdb")) as con:

@@ -50,6 +50,7 @@ from harmonia.bench.run import (
     _prefect_warmup,
     _Server,
 )
+from harmonia.settings import get_settings
 
 TARGET_SCALING_RATIO = 1.3
 TARGET_PEAK_RSS_MIB = 2048.0
@@ -236,6 +237,8 @@ def run_history(options: HistoryOptions, say: Callable[[str], None] = print) -> 
             "platform": platform.platform(),
             "history_load": "full extract over HTTP (not bulk-loaded)",
             "increment_process": "fresh process (python -m harmonia.bench.increment)",
+            # RSS depends on it: DuckDB caches up to this much (HARMONIA_DUCKDB_MEMORY_LIMIT)
+            "duckdb_memory_limit": get_settings().duckdb_memory_limit,
         },
         "runs": runs,
         "scaling_ratio": ratio,

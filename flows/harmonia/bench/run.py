@@ -48,6 +48,8 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from harmonia.settings import get_settings
+
 if TYPE_CHECKING:
     from harmonia.extract.sources import Endpoint, SourceConfig
 
@@ -796,6 +798,8 @@ def _summarize(
             "load_average": [round(x, 2) for x in os.getloadavg()],
             "python": sys.version.split()[0],
             "platform": platform.platform(),
+            # RSS depends on it: DuckDB caches up to this much (HARMONIA_DUCKDB_MEMORY_LIMIT)
+            "duckdb_memory_limit": get_settings().duckdb_memory_limit,
             "server_peak_rss_mib": round(server_tail.get("server_peak_rss_mib", 0.0), 1),
             "incremental_clock_share": INCREMENTAL_CLOCK_SHARE,
         },
