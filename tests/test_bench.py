@@ -130,3 +130,34 @@ def test_history_mode_runs_an_increment_over_each_history(
         with duckdb.connect(str(tmp_path / "kept" / f"h{size}" / "warehouse.duckdb")) as con:
             (rows,) = con.execute("select count(*) from landing.records").fetchone()
         assert rows == run["landing_rows_after"]
+
+
+def test_a_saved_history_is_reused_for_the_same_world_only(
+    prefect_harness: str, tmp_path: Path
+) -> None:
+    saved = tmp_path / "saved"
+    first = run_history(
+        HistoryOptions(sizes=(200,), increment_share=0.05, workdir=tmp_path, save_history=saved),
+        say=lambda _: None,
+    )["runs"][0]
+    # the copy is the history before the increment: fewer landed rows than after it
+    assert (saved / "h200" / "history.json").is_file()
+    with duckdb.connect(str(saved / "h200" / "warehouse.duckdb"), read_only=True) as con:
+        (rows,) = con.execute("select count(*) from landing.records").fetchone()
+    assert 0 < rows < first["landing_rows_after"]
+
+    again = run_history(
+        HistoryOptions(sizes=(200,), increment_share=0.05, workdir=tmp_path, history_from=saved),
+        say=lambda _: None,
+    )["runs"][0]
+    assert "copied from" in again["history_load"]
+    assert again["history"] == first["history"]
+    # the same increment over the same history reads and lands the same records
+    assert again["increment"]["extract"]["records"] == first["increment"]["extract"]["records"]
+    assert again["landing_rows_after"] == first["landing_rows_after"]
+
+    with pytest.raises(ValueError, match="not of"):
+        run_history(
+            HistoryOptions(sizes=(200,), increment_share=0.1, workdir=tmp_path, history_from=saved),
+            say=lambda _: None,
+        )

@@ -34,6 +34,16 @@ def bench(
         "inspection or for timing one stage again (history mode: one per size, DIR/h<size>); "
         "empty = delete it",
     ),
+    save_history: str = typer.Option(
+        "",
+        help="history mode: copy each size's loaded history (before the increment) to "
+        "DIR/h<size>, with a manifest, for --history-from",
+    ),
+    history_from: str = typer.Option(
+        "",
+        help="history mode: start each size from DIR/h<size> (saved by --save-history for the "
+        "same seed, size and share) instead of loading the history; only the increment is run",
+    ),
     increment_share: float = typer.Option(
         0.01,
         min=0.0001,
@@ -59,6 +69,8 @@ def bench(
                 seed=seed,
                 out=target,
                 keep=Path(keep) if keep else None,
+                save_history=Path(save_history) if save_history else None,
+                history_from=Path(history_from) if history_from else None,
             ),
             say=typer.echo,
         )

@@ -23,6 +23,13 @@ the 1.3× target is judged only for 1M against 5M. The history here is extracted
 full run), which is exact but slow: on the 2-core box a 1M history takes about 8 minutes
 (extract, validate, dbt) and a 5M one about 50, with 4.8 GB in the demo server
 (``docs/performance.md``, "Third round").
+
+So a history can be loaded once and reused: ``--save-history DIR`` copies each size's working
+directory to ``DIR/h<size>`` right after the history load (before the increment touches it)
+with a manifest, ``history.json`` (seed, size, increment share, clocks, the load's numbers);
+``--history-from DIR`` starts each size from that copy instead of loading it again, after
+checking that the manifest was made for the same world (seed, size, increment share). Only
+the increment is then measured; the history's numbers are the saved ones.
 """
 
 from __future__ import annotations
@@ -37,7 +44,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -65,6 +72,11 @@ class HistoryOptions:
     out: Path | None = None
     workdir: Path | None = None
     keep: Path | None = None  # each size's working directory is moved to keep/h<size>
+    save_history: Path | None = None  # each size's loaded history is copied to DIR/h<size>
+    history_from: Path | None = None  # each size's history is copied from DIR/h<size>
+
+
+MANIFEST = "history.json"
 
 
 def status_mib(field: str) -> float:
@@ -137,15 +149,22 @@ def _one_size(
         f"{info['increment_new']:,} new + {info['increment_updated']:,} updated"
     )
     dirs = _Dirs(root / f"h{size}")
-    dirs.root.mkdir(parents=True)
-    shutil.copytree(EXPECTATIONS_DIR, dirs.root / "expectations")
+    world = {"seed": options.seed, "size": size, "increment_share": share}
     try:
-        server.set_clock(info["history_clock"])
-        hist = _pipeline_stages(server.base_url, dirs, ("extract", "validate", "dbt"))
-        say(
-            f"history {size:,}: "
-            + ", ".join(f"{k} {v.seconds:.1f}s ({v.records:,})" for k, v in hist.items())
-        )
+        if options.history_from is not None:
+            hist = _saved_history(options.history_from / dirs.root.name, world, info, dirs.root)
+            say(f"history {size:,}: copied from {options.history_from / dirs.root.name}")
+        else:
+            dirs.root.mkdir(parents=True)
+            shutil.copytree(EXPECTATIONS_DIR, dirs.root / "expectations")
+            server.set_clock(info["history_clock"])
+            hist = _pipeline_stages(server.base_url, dirs, ("extract", "validate", "dbt"))
+            say(
+                f"history {size:,}: "
+                + ", ".join(f"{k} {v.seconds:.1f}s ({v.records:,})" for k, v in hist.items())
+            )
+            if options.save_history is not None:
+                _save_history(dirs.root, options.save_history / dirs.root.name, world, info, hist)
         server.set_clock(info["end"])
         child = _increment_in_fresh_process(server.base_url, dirs.root)
         inc = {name: StageRun(**run) for name, run in child["stages"].items()}
@@ -159,7 +178,7 @@ def _one_size(
         (n_rows,) = _landed_rows(dirs.warehouse)
     finally:
         tail = server.stop()
-        if options.keep is not None:
+        if options.keep is not None and dirs.root.exists():
             options.keep.mkdir(parents=True, exist_ok=True)
             shutil.rmtree(options.keep / dirs.root.name, ignore_errors=True)
             shutil.move(dirs.root, options.keep / dirs.root.name)
@@ -168,7 +187,12 @@ def _one_size(
     return {
         "history_contacts": info["contacts"],
         "history_clock": info["history_clock"],
-        "history_load": "full extract over HTTP at the history clock",
+        "history_load": "full extract over HTTP at the history clock"
+        + (
+            f" (saved, copied from {options.history_from / dirs.root.name})"
+            if options.history_from is not None
+            else ""
+        ),
         "history": {
             name: {"seconds": round(r.seconds, 3), "records": r.records} for name, r in hist.items()
         },
@@ -188,6 +212,41 @@ def _one_size(
         "server_peak_rss_mib": round(tail.get("server_peak_rss_mib", 0.0), 1),
         "generate_s": round(info["generate_s"], 3),
     }
+
+
+def _save_history(
+    root: Path, dest: Path, world: dict[str, Any], info: dict[str, Any], hist: dict[str, StageRun]
+) -> None:
+    """Copy a loaded history (before its increment) to ``dest`` with its manifest."""
+    shutil.rmtree(dest, ignore_errors=True)
+    shutil.copytree(root, dest)
+    manifest = {
+        "world": world,
+        "history_clock": info["history_clock"],
+        "end": info["end"],
+        "history": {name: asdict(run) for name, run in hist.items()},
+    }
+    (dest / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+
+
+def _saved_history(
+    src: Path, world: dict[str, Any], info: dict[str, Any], root: Path
+) -> dict[str, StageRun]:
+    """Copy a saved history into ``root``; its numbers, after checking it is this world's."""
+    manifest_path = src / MANIFEST
+    if not manifest_path.is_file():
+        raise FileNotFoundError(
+            f"{src}: no saved history there ({MANIFEST} missing; make one with --save-history)"
+        )
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    if manifest["world"] != world or manifest["history_clock"] != info["history_clock"]:
+        raise ValueError(
+            f"{src} holds the history of {manifest['world']} at clock "
+            f"{manifest['history_clock']}, not of {world} at {info['history_clock']}"
+        )
+    shutil.copytree(src, root)
+    (root / MANIFEST).unlink()
+    return {name: StageRun(**run) for name, run in manifest["history"].items()}
 
 
 def _increment_in_fresh_process(base_url: str, root: Path) -> dict[str, Any]:
