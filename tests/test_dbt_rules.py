@@ -8,6 +8,7 @@ request. The dbt unit tests (``unit_tests:`` in the project) run here too.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -331,10 +332,10 @@ def test_late_update_relinks_on_the_next_build(warehouse: Warehouse, tmp_path: P
     ) == [(2,)]
 
 
-def test_label_propagation_fails_loudly_past_its_cap(warehouse: Warehouse, tmp_path: Path) -> None:
-    # one request that needs a second round: w-1..w-3 are an island of one customer and topic
-    # (a star on w-1), and w-4, another caller, quotes w-3's protocol (a star on w-3), so w-4
-    # learns w-1's label only in round 1
+def test_a_request_joined_through_two_stars_is_one(warehouse: Warehouse, tmp_path: Path) -> None:
+    # w-1..w-3 are an island of one customer and topic (a star on w-1), and w-4, another
+    # caller, quotes w-3's protocol (a star on w-3): one request, named after w-1, which a
+    # single round of label propagation would not have found
     day = T0 + 20 * DAY
     warehouse.add("voice_contacts", [
         voice("w-1", day, phone="(21) 99999-0001"),
@@ -343,21 +344,10 @@ def test_label_propagation_fails_loudly_past_its_cap(warehouse: Warehouse, tmp_p
         voice("w-4", day + 3 * HOUR, phone="(21) 99999-0002", disposition="DISP_AJUDA_COMPRA",
               protocol="20261023000999"),
     ])  # fmt: skip
-    # topics: the topic_map seed's relationship test needs it
-    select = ["+int_contacts_stitched_to_requests", "topics"]
-    with pytest.raises(DbtBuildError, match="request links did not converge"):
-        dbt_build(
-            warehouse.path,
-            select=select,
-            vars={"max_label_iterations": 0},
-            target_path=tmp_path / "target",
-        )
-    dbt_build(warehouse.path, select=select, target_path=tmp_path / "target")
-    requests = warehouse.query(
-        "select count(distinct request_id) from intermediate.int_contacts_stitched_to_requests "
-        "where contact_id in ('voice:w-1', 'voice:w-2', 'voice:w-3', 'voice:w-4')"
-    )
-    assert requests == [(1,)]
+    dbt_build(warehouse.path, target_path=tmp_path / "target")
+    requests = {warehouse.request_of(f"voice:w-{i}") for i in range(1, 5)}
+    assert requests == {hashlib.md5(b"voice:w-1", usedforsecurity=False).hexdigest()}
+    assert warehouse.customer_of("voice:w-4") != warehouse.customer_of("voice:w-1")
 
 
 def test_an_identity_component_past_its_cap_fails_the_build(
