@@ -186,17 +186,16 @@ def landing_rows(
     source: str,
     entity: str,
     batch_ids: list[str],
-    since: datetime | None = None,
+    since: datetime | None,
 ) -> Iterator[tuple[str, str, str]]:
-    """``(record_id, record_version, raw_json)`` of an entity's records in ``batch_ids``
-    (extracted at or after ``since``, see ``batches_since``; all of them when ``None``).
+    """``(record_id, record_version, raw_json)`` of an entity's records in ``batch_ids``,
+    which were extracted at or after ``since`` (``batches_since`` of the slice).
 
     Streamed ``FETCH_ROWS`` at a time, so the flattener never holds a whole slice's JSON
     text; consume it before the next statement on ``con``.
     """
     if not batch_ids:
         return
-    since = since if since is not None else batches_since(con, batch_ids)
     result = con.execute(
         "select record_id, record_version, raw_json::varchar from landing.records "
         "where source = ? and entity = ? and extracted_at >= ? and list_contains(?, batch_id) "
