@@ -10,9 +10,16 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from harmonia.bench.dlt_compare import plan_source
+from harmonia.bench.dlt_compare import compare, failure_text, plan_source
 from harmonia.bench.history import HistoryOptions, run_history
-from harmonia.bench.run import ALL_STAGES, BenchOptions, print_result, run_bench
+from harmonia.bench.run import (
+    ALL_STAGES,
+    BenchOptions,
+    _harmonia_one_source,
+    print_result,
+    run_bench,
+)
+from harmonia.demo.server import DemoServer
 from harmonia.extract.sources import MESSENGER, MESSENGER_PER_CONVERSATION, SOURCES
 from harmonia.settings import Credentials, get_settings
 
@@ -77,6 +84,59 @@ def test_dlt_loads_the_same_records_per_source(prefect_harness: str, tmp_path: P
     assert result["dlt"]["total"]["records_match"] is True
     target = {t["target"]: t for t in result["targets"]}["extract+land vs dlt rest_api"]
     assert target["status"] in ("met", "not met")
+
+
+def test_a_failed_dlt_load_falls_back_and_never_stops_the_bench(
+    prefect_harness: str, demo_server: DemoServer, tmp_path: Path
+) -> None:
+    """dlt failing in one loader format is a note and the next format loads; failing in all of
+    them is the source's error, and the comparison carries on to the next source. (A format
+    dlt does not know is a real failure of a real ``pipeline.run``.)"""
+    run_harmonia = _harmonia_one_source(demo_server.base_url)
+    (fell_back,) = compare(
+        demo_server.base_url,
+        tmp_path / "a",
+        run_harmonia,
+        sources=["surveys"],
+        say=lambda _: None,
+        formats=("no_such_format", "parquet"),
+    )
+    failed, next_one = compare(
+        demo_server.base_url,
+        tmp_path / "b",
+        run_harmonia,
+        sources=["chat", "surveys"],
+        say=lambda _: None,
+        formats=("no_such_format",),
+    )
+    assert fell_back.source == "surveys"
+    assert fell_back.error is None and fell_back.loader_file_format == "parquet"
+    assert any(n.startswith("dlt with no_such_format failed: ") for n in fell_back.notes)
+    assert fell_back.dlt_records == fell_back.harmonia_records
+    assert sum(fell_back.dlt_records.values()) > 0
+
+    assert failed.source == "chat"
+    assert failed.error == "dlt failed in every loader format (no_such_format)"
+    assert failed.dlt_s == 0 and failed.dlt_records == {}
+    assert sum(failed.harmonia_records.values()) > 0  # harmonia's side was still measured
+    assert failed.as_dict()["throughput_ratio"] is None
+    assert next_one.source == "surveys" and sum(next_one.harmonia_records.values()) > 0
+
+
+def test_a_dlt_failure_is_reported_without_the_source_secrets() -> None:
+    plan = plan_source(MESSENGER.with_base_url("http://127.0.0.1:1/messenger"), Credentials())
+    token = Credentials().messenger_access_token.get_secret_value()
+    try:
+        try:
+            raise ValueError(f"GET /messenger/me?fields=x&access_token={token} said {token!r}")
+        except ValueError as cause:
+            raise RuntimeError("Pipeline execution failed at stage extract") from cause
+    except RuntimeError as exc:
+        text = failure_text(exc, plan)
+    assert token not in text
+    assert text.startswith("ValueError: GET /messenger/me?fields=x&access_token=REDACTED")
+    long = failure_text(ValueError("x" * 1000), plan)
+    assert len(long) == 400
 
 
 def test_dlt_plan_follows_messenger_either_way() -> None:

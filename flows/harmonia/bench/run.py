@@ -528,6 +528,7 @@ def _dlt_summary(runs: list[list[dict[str, Any]]]) -> dict[str, Any]:
             "dlt_runs_s": [r["dlt_s"] for r in rows],
             "notes": last["notes"],
             "error": last["error"],
+            "loader_file_formats": sorted({r["loader_file_format"] for r in rows} - {None}),
         }
     compared = {k: v for k, v in per_source.items() if v["error"] is None}
     h_s = sum(v["harmonia_s"] for v in compared.values())
@@ -900,8 +901,9 @@ def _print_dlt(console: Any, dlt: dict[str, Any]) -> None:
         h_n = sum(h_n.values()) if isinstance(h_n, dict) else h_n
         d_n = sum(d_n.values()) if isinstance(d_n, dict) else d_n
         steps = row.get("dlt_steps_s") or {}
+        formats = [f for f in row.get("loader_file_formats", []) if f != dlt["loader_file_format"]]
         table.add_row(
-            name,
+            name + (f" ({'/'.join(formats)} loader)" if formats else ""),
             f"{h_n:,} / {d_n:,}",
             "yes" if row["records_match"] else "[red]NO[/]",
             f"{row['harmonia_s']:.2f}",

@@ -70,6 +70,11 @@ def _redact_param_in_text(match: re.Match[str]) -> str:
     return f"{sep}{name}={value}"
 
 
+def redact_params_in_text(text: str) -> str:
+    """``text`` with the value of every secret-looking ``name=value`` query pair replaced."""
+    return _PARAM_IN_TEXT.sub(_redact_param_in_text, text)
+
+
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 
@@ -79,7 +84,7 @@ class _RedactingFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        scrubbed = _PARAM_IN_TEXT.sub(_redact_param_in_text, message)
+        scrubbed = redact_params_in_text(message)
         if scrubbed != message:
             record.msg, record.args = scrubbed, ()
         return True
