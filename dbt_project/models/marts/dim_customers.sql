@@ -3,8 +3,8 @@
 -- never contacted are customers too (contacts = 0).
 with
 
-clustered as (
-    select * from {{ ref('int_identifiers_clustered') }}
+identifiers as (
+    select * from {{ ref('int_identifiers_aggregated_to_customers') }}
 ),
 
 contacts as (
@@ -17,19 +17,6 @@ requests as (
 
 surveys as (
     select * from {{ ref('fct_survey_responses') }}
-),
-
-identifiers as (
-    select
-        customer_id,
-        min(identifier_value) filter (where identifier_type = 'crm_id') as crm_id,
-        list_sort(list(distinct identifier_value) filter (where identifier_type = 'email'))
-            as emails,
-        list_sort(list(distinct identifier_value) filter (where identifier_type = 'phone'))
-            as phones,
-    from clustered
-    where is_linkable
-    group by customer_id
 ),
 
 contact_activity as (
