@@ -19,7 +19,9 @@ nodes as (
         identifier_key,
         identifier_type,
         identifier_value,
-        count(distinct record_key) as records,
+        -- observed has one row per (record, identifier): it groups by them (and tests it), so
+        -- count(*) counts distinct records; count(distinct) took 39 s here at 5M, count(*) 13
+        count(*) as records,
         min(observed_at) as first_observed_at,
         max(observed_at) as last_observed_at,
     from observed
