@@ -55,7 +55,9 @@ class Settings(BaseSettings):
     # DuckDB's memory cap on every connection the pipeline writes through (landing, validate,
     # and dbt's profile reads the same variable): past it DuckDB spills to disk or evicts
     # cached blocks instead of growing towards its own default of 80 % of the machine's RAM.
-    duckdb_memory_limit: str = Field(default="2GB", pattern=r"^\d+(\.\d+)?\s*[KMGT]i?B$")
+    # 1GB: a 5M-contact history builds at it, and an increment over it stays under 2 GB of
+    # process memory (docs/dbt.md, "Memory"); raise it on a bigger machine for speed headroom.
+    duckdb_memory_limit: str = Field(default="1GB", pattern=r"^\d+(\.\d+)?\s*[KMGT]i?B$")
 
     @property
     def warehouse_path(self) -> Path:
@@ -79,5 +81,5 @@ def get_settings() -> Settings:
 
 
 def limit_duckdb_memory(conn: DuckDBPyConnection) -> None:
-    """Cap ``conn``'s database at ``HARMONIA_DUCKDB_MEMORY_LIMIT`` (2GB; checked by its pattern)."""
+    """Cap ``conn``'s database at ``HARMONIA_DUCKDB_MEMORY_LIMIT`` (1GB; checked by its pattern)."""
     conn.execute(f"set memory_limit = '{get_settings().duckdb_memory_limit}'")
