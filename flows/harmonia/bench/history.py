@@ -193,8 +193,16 @@ def _one_size(
             if options.history_from is not None
             else ""
         ),
+        # peak RSS after each stage of the load, as the stage benchmark counts it: this process
+        # plus its largest finished child (none for the first size: its server still runs; for
+        # a later size, an earlier size's server or increment process if that was larger)
         "history": {
-            name: {"seconds": round(r.seconds, 3), "records": r.records} for name, r in hist.items()
+            name: {
+                "seconds": round(r.seconds, 3),
+                "records": r.records,
+                "peak_rss_mib": round(r.peak_rss_mib, 1),
+            }
+            for name, r in hist.items()
         },
         "increment_new_contacts": info["increment_new"],
         "increment_updated_contacts": info["increment_updated"],
