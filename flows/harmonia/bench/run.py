@@ -167,8 +167,11 @@ def _peak_rss_mib() -> float:
 class StageRun:
     seconds: float
     records: int
+    #: ru_maxrss of this process plus that of its largest finished child (the stage benchmark's
+    #: server runs in a child); ``self_peak_rss_mib`` is this process's alone
     peak_rss_mib: float
     extra: dict[str, Any] = field(default_factory=dict)
+    self_peak_rss_mib: float | None = None
 
 
 def _timed(fn: Callable[[], Any]) -> tuple[float, Any]:
@@ -211,7 +214,8 @@ def _pipeline_stages(
         seconds,
         records,
         _peak_rss_mib(),
-        {
+        self_peak_rss_mib=_maxrss_mib(resource.RUSAGE_SELF),
+        extra={
             "landed": summary.total("landed"),
             "requests": summary.total("requests"),
             "pages": summary.total("pages"),
@@ -243,7 +247,9 @@ def _pipeline_stages(
         if name not in wanted:
             break
         seconds, _ = _timed(step)
-        out[prefix + name] = StageRun(seconds, records, _peak_rss_mib())
+        out[prefix + name] = StageRun(
+            seconds, records, _peak_rss_mib(), self_peak_rss_mib=_maxrss_mib(resource.RUSAGE_SELF)
+        )
     return out
 
 
