@@ -193,16 +193,11 @@ def _one_size(
             if options.history_from is not None
             else ""
         ),
-        # peak RSS after each stage of the load: this process alone (self_peak_rss_mib), and as
-        # the stage benchmark counts it, plus its largest finished child (peak_rss_mib). At 1M
-        # the two differed by ~2 GB after dbt: sampled with ps, the process stayed at 2.25 GB
+        # this process's peak RSS after each stage of the load (ru_maxrss)
         "history": {
             name: {
                 "seconds": round(r.seconds, 3),
                 "records": r.records,
-                "self_peak_rss_mib": (
-                    None if r.self_peak_rss_mib is None else round(r.self_peak_rss_mib, 1)
-                ),
                 "peak_rss_mib": round(r.peak_rss_mib, 1),
             }
             for name, r in hist.items()

@@ -20,8 +20,8 @@ same pages; ``harmonia.bench.dlt_compare``); ``--history`` is a separate mode
 Medians over ``--repeat``. ``records`` is the number of records the run extracted (every
 entity, sideloads included); each stage's records/s divides that by the stage's seconds, so
 stages compare on one unit. Peak RSS is ``ru_maxrss`` of this process after the stage (a
-high-water mark: it never goes down) plus that of waited-for children. Numbers belong here and
-in ``docs/performance.md``, never in tests.
+high-water mark: it never goes down); the demo server's process reports its own. Numbers belong
+here and in ``docs/performance.md``, never in tests.
 """
 
 from __future__ import annotations
@@ -160,18 +160,19 @@ def _maxrss_mib(who: int) -> float:
 
 
 def _peak_rss_mib() -> float:
-    return round(_maxrss_mib(resource.RUSAGE_SELF) + _maxrss_mib(resource.RUSAGE_CHILDREN), 1)
+    # this process alone. RUSAGE_CHILDREN is no measure of memory here: a child started by
+    # fork + exec (any subprocess, e.g. during dbt) reports the parent's RSS at the fork as its
+    # own maximum, so adding it counted the pipeline twice (4,303 MiB after a 1M load's dbt
+    # stage, where ps saw 2.25 GB)
+    return round(_maxrss_mib(resource.RUSAGE_SELF), 1)
 
 
 @dataclass
 class StageRun:
     seconds: float
     records: int
-    #: ru_maxrss of this process plus that of its largest finished child (the stage benchmark's
-    #: server runs in a child); ``self_peak_rss_mib`` is this process's alone
-    peak_rss_mib: float
+    peak_rss_mib: float  # ru_maxrss of this process after the stage
     extra: dict[str, Any] = field(default_factory=dict)
-    self_peak_rss_mib: float | None = None
 
 
 def _timed(fn: Callable[[], Any]) -> tuple[float, Any]:
@@ -214,8 +215,7 @@ def _pipeline_stages(
         seconds,
         records,
         _peak_rss_mib(),
-        self_peak_rss_mib=_maxrss_mib(resource.RUSAGE_SELF),
-        extra={
+        {
             "landed": summary.total("landed"),
             "requests": summary.total("requests"),
             "pages": summary.total("pages"),
@@ -247,9 +247,7 @@ def _pipeline_stages(
         if name not in wanted:
             break
         seconds, _ = _timed(step)
-        out[prefix + name] = StageRun(
-            seconds, records, _peak_rss_mib(), self_peak_rss_mib=_maxrss_mib(resource.RUSAGE_SELF)
-        )
+        out[prefix + name] = StageRun(seconds, records, _peak_rss_mib())
     return out
 
 
