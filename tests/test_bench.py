@@ -124,18 +124,19 @@ def test_a_failed_dlt_load_falls_back_and_never_stops_the_bench(
 
 
 def test_a_dlt_failure_is_reported_without_the_source_secrets() -> None:
-    plan = plan_source(MESSENGER.with_base_url("http://127.0.0.1:1/messenger"), Credentials())
+    secrets = MESSENGER.secrets(Credentials())
     token = Credentials().messenger_access_token.get_secret_value()
+    assert secrets == [token]
     try:
         try:
             raise ValueError(f"GET /messenger/me?fields=x&access_token={token} said {token!r}")
         except ValueError as cause:
             raise RuntimeError("Pipeline execution failed at stage extract") from cause
     except RuntimeError as exc:
-        text = failure_text(exc, plan)
+        text = failure_text(exc, secrets)
     assert token not in text
     assert text.startswith("ValueError: GET /messenger/me?fields=x&access_token=REDACTED")
-    long = failure_text(ValueError("x" * 1000), plan)
+    long = failure_text(ValueError("x" * 1000), secrets)
     assert len(long) == 400
 
 

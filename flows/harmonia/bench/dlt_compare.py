@@ -351,20 +351,15 @@ _SAFE = re.compile(r"^[a-z0-9_]+$")
 _ERROR_CHARS = 400
 
 
-def _secrets(plan: DltPlan) -> list[str]:
-    auth = plan.config["client"].get("auth") or {}
-    values = [auth.get(k) for k in ("token", "password", "api_key")]
-    return [v for v in values if isinstance(v, str) and v]
-
-
-def failure_text(exc: BaseException, plan: DltPlan) -> str:
-    """One line about a failed dlt load, without the source's secrets, at most 400 chars.
-    dlt wraps the cause (``PipelineStepFailed``): the innermost exception names it."""
+def failure_text(exc: BaseException, secrets: list[str]) -> str:
+    """One line about a failed dlt load, without ``secrets`` (the source's, from
+    ``SourceConfig.secrets``), at most 400 chars. dlt wraps the cause (``PipelineStepFailed``):
+    the innermost exception names it."""
     inner = exc
     while inner.__cause__ is not None:
         inner = inner.__cause__
     text = f"{type(inner).__name__}: {inner}"
-    for secret in _secrets(plan):
+    for secret in secrets:
         text = text.replace(secret, "REDACTED")
     text = redact_params_in_text(" ".join(text.split()))
     return text if len(text) <= _ERROR_CHARS else text[: _ERROR_CHARS - 1] + "…"
@@ -408,7 +403,8 @@ def compare(
             try:
                 d_s, d_records, steps = run_dlt_source(plan, d_dir / fmt, fmt)
             except Exception as exc:  # dlt's failure is the measurement's, not the bench's
-                notes.append(f"dlt with {fmt} failed: {failure_text(exc, plan)}")
+                text = failure_text(exc, cfg.secrets(credentials))
+                notes.append(f"dlt with {fmt} failed: {text}")
                 say(f"dlt {cfg.name}: {notes[-1]}")
                 continue
             row = SideBySide(
