@@ -3,15 +3,61 @@
 -- component, since they share the contact as an edge); a contact with no linkable identifier
 -- (none at all, or only blocklisted / shared ones) is a customer of its own, labelled
 -- `contact:<contact_id>`, so that every contact has a customer.
+--
+-- Incremental: a build replaces the contacts of int_identity_scope_contacts. Their
+-- identifiers come from int_identity_scope_observations when the contact is there (as it is
+-- now), else from int_identifiers_observed (the contact did not change since that build).
+-- depends_on: {{ ref('int_identity_build') }}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        on_schema_change='fail',
+        pre_hook="{{ delete_identity_scope('contact_id', 'int_identity_scope_contacts') }}",
+    )
+}}
 with
 
-contacts as (
-    select * from {{ ref('int_contacts_unioned') }}
+scope as (
+    select * from {{ ref('int_identity_scope_contacts') }}
 ),
 
-observed as (
-    select * from {{ ref('int_identifiers_observed') }}
+contacts as (
+    select *
+    from {{ ref('int_contacts_unioned') }}
+    where contact_id in (select contact_id from scope)
 ),
+
+scope_observations as (
+    select record_key, identifier_key,
+    from {{ ref('int_identity_scope_observations') }}
+    where record_kind = 'contact'
+        and record_key in (select contact_id from scope)
+),
+
+{% if is_incremental() and not identity_scope_is_full() %}
+
+last_observed as (
+    select * from {{ built_relation('int_identifiers_observed') }}
+),
+
+observations as (
+    select * from scope_observations
+    union all
+    select record_key, identifier_key,
+    from last_observed
+    where record_kind = 'contact'
+        and record_key in (select contact_id from scope)
+        and record_key not in (select record_key from scope_observations)
+),
+
+{% else %}
+
+observations as (
+    select * from scope_observations
+),
+
+{% endif %}
 
 clustered as (
     select * from {{ ref('int_identifiers_clustered') }}
@@ -19,13 +65,13 @@ clustered as (
 
 contact_labels as (
     select
-        observed.record_key as contact_id,
+        observations.record_key as contact_id,
         min(clustered.customer_label) as customer_label,
-    from observed
+    from observations
     inner join clustered
-        on observed.identifier_key = clustered.identifier_key
-    where observed.record_kind = 'contact' and clustered.is_linkable
-    group by observed.record_key
+        on observations.identifier_key = clustered.identifier_key
+    where clustered.is_linkable
+    group by observations.record_key
 ),
 
 identified as (

@@ -59,7 +59,8 @@ email_contacts as (
         null::varchar as messenger_psid,
         null::varchar as chat_contact_id,
         null::varchar as crm_id,
-        email_tickets.validated_at,
+        -- either row's update changes the contact
+        greatest(email_tickets.validated_at, email_ticket_metrics.validated_at) as validated_at,
     from email_tickets
     left join email_ticket_metrics
         on email_tickets.ticket_id = email_ticket_metrics.ticket_id

@@ -1,6 +1,6 @@
 """The identity graph's components (model spec section 3), as a dbt Python model.
 
-Every node of int_identifier_edges is labelled with the smallest node_seq of its connected
+Every node of int_identifier_edges is labelled with the smallest node_id of its connected
 component, and with the component's size. Nodes without an edge are not here;
 int_identifiers_clustered labels them with themselves.
 
@@ -32,4 +32,4 @@ def model(dbt, session):
             "escaped the guards; check dq.dq_shared_identifiers and the blocklist, or raise "
             "the cap if the customer is real"
         )
-    return components.rename_columns(["node_seq", "label_seq", "component_identifiers"])
+    return components.rename_columns(["node_id", "label_id", "component_identifiers"])

@@ -2,7 +2,23 @@
 -- (int_identifiers_screened) and its component (int_identifier_components): customer_label is
 -- the smallest `type:value` in the component, customer_id its md5. Blocklisted and shared
 -- nodes get no label.
+--
+-- Incremental: a build replaces the rows of int_identity_scope_clusters, which holds every
+-- node of each component it touches, so the smallest key is taken over whole components.
+-- depends_on: {{ ref('int_identity_build') }}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        on_schema_change='fail',
+        pre_hook="{{ delete_identity_scope('identifier_key', 'int_identity_scope_clusters') }}",
+    )
+}}
 with
+
+scope as (
+    select * from {{ ref('int_identity_scope_clusters') }}
+),
 
 screened as (
     select * from {{ ref('int_identifiers_screened') }}
@@ -12,28 +28,36 @@ components as (
     select * from {{ ref('int_identifier_components') }}
 ),
 
-clustered as (
+scoped as (
     select
-        screened.identifier_key,
-        screened.identifier_type,
-        screened.identifier_value,
-        screened.records,
-        screened.neighbours,
-        screened.is_blocklisted,
-        screened.blocklist_reason,
-        screened.is_shared,
-        screened.is_linkable,
-        case
-            when screened.is_linkable
-                then coalesce(label_nodes.identifier_key, screened.identifier_key)
-        end as customer_label,
-        screened.first_observed_at,
-        screened.last_observed_at,
+        screened.*,
+        components.label_id,
     from screened
     left join components
-        on screened.node_seq = components.node_seq
-    left join screened as label_nodes
-        on components.label_seq = label_nodes.node_seq
+        on screened.node_id = components.node_id
+    where screened.identifier_key in (select identifier_key from scope)
+),
+
+clustered as (
+    select
+        identifier_key,
+        identifier_type,
+        identifier_value,
+        records,
+        neighbours,
+        is_blocklisted,
+        blocklist_reason,
+        is_shared,
+        is_linkable,
+        case
+            when is_linkable and label_id is not null
+                then min(identifier_key) over (partition by label_id)
+            when is_linkable
+                then identifier_key
+        end as customer_label,
+        first_observed_at,
+        last_observed_at,
+    from scoped
 ),
 
 final as (

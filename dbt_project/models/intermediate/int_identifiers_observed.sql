@@ -1,65 +1,43 @@
 -- One row per (source record, identifier) pair: the nodes of the identity graph as each
--- record shows them, already normalized in staging. Contacts and CRM rows are both records;
--- two identifiers on one record are an edge (see int_identifiers_clustered).
+-- record shows them, already normalized in staging, with the record's validated_at. Contacts
+-- and CRM rows are both records; two identifiers on one record are an edge (see
+-- int_identifier_edges).
+--
+-- Incremental, and the last model of the identity chain (depends_on below): a build replaces
+-- the rows of the changed records (int_identity_changed_records). Written last, it stays as
+-- the last complete build left it when a build fails half way, and the next build's scope is
+-- taken against it again (docs/dbt.md, "The scoped identity chain").
+-- depends_on: {{ ref('int_contacts_identified') }}
+-- depends_on: {{ ref('int_identity_build') }}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        on_schema_change='fail',
+        pre_hook="{{ delete_identity_scope('record_key', 'int_identity_changed_records') }}",
+    )
+}}
 with
 
-contacts as (
-    select * from {{ ref('int_contacts_unioned') }}
+changed_records as (
+    select * from {{ ref('int_identity_changed_records') }}
 ),
 
-crm_contacts as (
-    select * from {{ ref('stg_crm__contacts') }}
+observations as (
+    select * from {{ ref('int_identity_scope_observations') }}
 ),
 
-contact_identifiers as (
-    unpivot (
-        select
-            contact_id as record_key,
-            'contact' as record_kind,
-            started_at as observed_at,
-            email,
-            phone,
-            messenger_psid,
-            chat_contact_id,
-            crm_id,
-        from contacts
-    )
-    on email, phone, messenger_psid, chat_contact_id, crm_id
-    into name identifier_type value identifier_value
-),
-
-crm_identifiers as (
-    unpivot (
-        select
-            'crm:' || crm_contact_id as record_key,
-            'crm' as record_kind,
-            updated_at as observed_at,
-            email,
-            phone,
-            crm_contact_id as crm_id,
-        from crm_contacts
-    )
-    on email, phone, crm_id
-    into name identifier_type value identifier_value
-),
-
-unioned as (
-    select * from contact_identifiers
-    union all by name
-    select * from crm_identifiers
-),
-
-observed as (
+final as (
     select
         record_key,
         record_kind,
         identifier_type,
         identifier_value,
-        identifier_type || ':' || identifier_value as identifier_key,
-        min(observed_at) as observed_at,
-    from unioned
-    where identifier_value is not null and identifier_value <> ''
-    group by all
+        identifier_key,
+        observed_at,
+        validated_at,
+    from observations
+    where record_key in (select record_key from changed_records)
 )
 
-select * from observed
+select * from final

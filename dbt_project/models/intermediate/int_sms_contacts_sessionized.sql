@@ -60,6 +60,7 @@ numbered as (
 threads as (
     select
         thread_key,
+        sender_key,
         thread_number,
         arg_min(message_id, (sent_at, sort_after_opening, is_closing, message_id)) as source_id,
         arg_min(is_from_customer, (sent_at, sort_after_opening, is_closing, message_id)) as is_inbound,
@@ -104,7 +105,10 @@ harmonized as (
         null::varchar as messenger_psid,
         null::varchar as chat_contact_id,
         null::varchar as crm_id,
-        validated_at,
+        -- the latest of every message between the two numbers, not only the thread's: a new
+        -- or changed message can move the cuts of the pair's other threads, and the scoped
+        -- identity rebuild takes a contact as changed by this (docs/dbt.md)
+        max(validated_at) over (partition by thread_key, sender_key) as validated_at,
     from threads
 )
 

@@ -1,0 +1,140 @@
+{#-
+    The scoped rebuild of the identity chain (docs/dbt.md, "The scoped identity chain").
+
+    The chain is int_identity_build -> int_identity_changed_records ->
+    int_identity_scope_nodes -> int_identity_scope_observations ->
+    int_identifiers_screened -> int_identifier_edges -> int_identifier_components ->
+    int_identity_scope_clusters -> int_identifiers_clustered -> int_identity_scope_contacts ->
+    int_contacts_identified -> int_identifiers_observed. The scope models compare the records
+    staging holds now with int_identifiers_observed as the last complete build left it, which
+    is why that table is written last: a build that fails half way leaves it as it was, and the
+    next build takes the same changes (and any newer) again.
+-#}
+
+{% macro built_relation(model_name) -%}
+    {#- The table dbt built for `model_name`, or none: read without ref(), so a scope model
+        can see the state a model of the chain had before this build replaces it. -#}
+    {%- if not execute -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- set node = graph.nodes['model.' ~ project_name ~ '.' ~ model_name] -%}
+    {{ return(adapter.get_relation(
+        database=node.database, schema=node.schema, identifier=node.alias
+    )) }}
+{%- endmacro %}
+
+{% macro identity_full_rebuild() -%}
+    {#- True when the identity chain has no complete earlier build to scope against:
+        --full-refresh, or one of its incremental tables is missing. int_identity_build
+        adds a changed setting and records the answer for the rest of the chain. -#}
+    {%- if flags.FULL_REFRESH -%}
+        {{ return(true) }}
+    {%- endif -%}
+    {%- for model_name in [
+        'int_identifiers_observed',
+        'int_identifiers_screened',
+        'int_identifier_edges',
+        'int_identifiers_clustered',
+        'int_contacts_identified',
+    ] -%}
+        {%- if built_relation(model_name) is none -%}
+            {{ return(true) }}
+        {%- endif -%}
+    {%- endfor -%}
+    {{ return(false) }}
+{%- endmacro %}
+
+{% macro node_id(identifier_key) -%}
+    {#- A node's stable integer id: the low 63 bits of the md5 of its key. Unlike a rank over
+        all keys it does not move when other nodes come or go, so an incremental build can
+        keep the rows of nodes it does not touch. Collisions are caught by the unique test on
+        int_identifiers_screened.node_id (odds about 1 in 700,000 at 5M nodes). -#}
+    (md5_number_lower({{ identifier_key }}) >> 1)::bigint
+{%- endmacro %}
+
+{% macro identifier_observations(contacts, crm_contacts) -%}
+    {#- One row per (record, identifier) of the given contacts (int_contacts_unioned's
+        columns) and CRM rows (stg_crm__contacts'), with the record's validated_at. -#}
+    select
+        record_key,
+        record_kind,
+        identifier_type,
+        identifier_value,
+        identifier_type || ':' || identifier_value as identifier_key,
+        min(observed_at) as observed_at,
+        max(validated_at) as validated_at,
+    from (
+        select * from (
+            unpivot (
+                select
+                    contact_id as record_key,
+                    'contact' as record_kind,
+                    started_at as observed_at,
+                    validated_at,
+                    email,
+                    phone,
+                    messenger_psid,
+                    chat_contact_id,
+                    crm_id,
+                from {{ contacts }}
+            )
+            on email, phone, messenger_psid, chat_contact_id, crm_id
+            into name identifier_type value identifier_value
+        )
+        union all by name
+        select * from (
+            unpivot (
+                select
+                    'crm:' || crm_contact_id as record_key,
+                    'crm' as record_kind,
+                    updated_at as observed_at,
+                    validated_at,
+                    email,
+                    phone,
+                    crm_contact_id as crm_id,
+                from {{ crm_contacts }}
+            )
+            on email, phone, crm_id
+            into name identifier_type value identifier_value
+        )
+    )
+    where identifier_value is not null and identifier_value <> ''
+    group by record_key, record_kind, identifier_type, identifier_value
+{%- endmacro %}
+
+{% macro changed_record_observations(changed_records) -%}
+    {#- identifier_observations of the records in `changed_records` (record_key, record_kind)
+        as staging holds them now; a gone record has none. -#}
+    select * from (
+        {{ identifier_observations(
+            '(select * from ' ~ ref('int_contacts_unioned') ~ ' where contact_id in ('
+            ~ 'select record_key from ' ~ changed_records ~ " where record_kind = 'contact'))",
+            '(select * from ' ~ ref('stg_crm__contacts') ~ " where 'crm:' || crm_contact_id in ("
+            ~ 'select record_key from ' ~ changed_records ~ " where record_kind = 'crm'))",
+        ) }}
+    )
+{%- endmacro %}
+
+{% macro identity_scope_is_full() -%}
+    {#- Whether this build of the identity chain recomputes everything
+        (int_identity_build.is_full, decided once, before any table of the chain changes). -#}
+    {%- if not execute -%}
+        {{ return(true) }}
+    {%- endif -%}
+    {%- set result = run_query('select is_full from ' ~ ref('int_identity_build')) -%}
+    {{ return(result.columns[0].values()[0]) }}
+{%- endmacro %}
+
+{% macro delete_identity_scope(key_column, scope_model, scope_column=none) -%}
+    {#- pre_hook of an incremental model of the chain: drop the rows the scope names (all of
+        them when int_identity_build.is_full); the model's select inserts them again as they
+        are now (strategy append, in one transaction). On a first build or --full-refresh
+        there is no table to delete from. -#}
+    {%- if is_incremental() -%}
+        delete from {{ this }}
+        where (select is_full from {{ ref('int_identity_build') }})
+        {%- for column in ([key_column] if key_column is string else key_column) %}
+            or {{ column }} in (select {{ scope_column or column }} from {{ ref(scope_model) }})
+        {%- endfor %}
+    {%- endif -%}
+{%- endmacro %}

@@ -1,0 +1,57 @@
+-- One row: how this build runs the identity chain (docs/dbt.md, "The scoped identity
+-- chain"). is_full when there is no complete earlier build to scope against (--full-refresh,
+-- or a table of the chain is missing), or when a setting the chain's rows depend on changed
+-- since the last build: the identifier_blocklist and topic_map seeds, or a var read between
+-- staging and int_contacts_identified. Those change rows of records that did not change, so
+-- a scoped build would miss them. When is_full, every model of the chain recomputes all of
+-- its rows. Decided here once, before any table of the chain changes, and read by the others
+-- (macro identity_scope_is_full), so they all take the same path.
+{% set last_build = built_relation('int_identity_build') %}
+with
+
+blocklist as (
+    select * from {{ ref('identifier_blocklist') }}
+),
+
+topic_map as (
+    select * from {{ ref('topic_map') }}
+),
+
+settings as (
+    select md5(concat_ws(
+        chr(31),
+        (select string_agg(b::varchar, chr(30) order by b::varchar) from blocklist as b),
+        (select string_agg(t::varchar, chr(30) order by t::varchar) from topic_map as t),
+        {% for name in [
+            'max_identifier_degree',
+            'sms_keyword_pattern',
+            'protocol_pattern',
+            'thread_closing_prefix',
+            'thread_resolved_marker',
+            'messenger_page_id',
+            'messenger_bot_tag',
+            'sms_agent_messaging_service',
+        ] -%}
+        '{{ name }}=' || {{ dbt.string_literal(var(name) | string) }},
+        {% endfor -%}
+    )) as settings_fingerprint,
+),
+
+final as (
+    select
+        {{ identity_full_rebuild() }}
+        {%- if last_build is none %}
+        {#- the first build: identity_full_rebuild() is true already #}
+        {%- elif 'settings_fingerprint' in adapter.get_columns_in_relation(last_build) | map(attribute='name') | list %}
+        or settings.settings_fingerprint is distinct from (
+            select max(settings_fingerprint) from {{ last_build }}
+        )
+        {%- else %}
+        {#- built by a harmonia without the fingerprint: nothing to compare with #}
+        or true
+        {%- endif %} as is_full,
+        settings.settings_fingerprint,
+    from settings
+)
+
+select * from final

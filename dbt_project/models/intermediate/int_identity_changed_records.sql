@@ -1,0 +1,86 @@
+-- The records (contacts and CRM rows) whose identity inputs may have changed since the last
+-- complete build of the identity chain: the first step of its scoped rebuild (docs/dbt.md,
+-- "The scoped identity chain"). A record changed when its validated_at is after the newest
+-- one of its kind int_identifiers_observed holds (that table is written last in the chain, so
+-- it marks the last complete build), or when it is gone: a contact the last build had that
+-- int_contacts_unioned no longer has (an SMS thread merged into another, a contact that lost
+-- its start). After, not at: a validation run writes a source's rows under one validated_at
+-- in one transaction, and the pipeline's lock keeps validation and dbt apart, so the rows at
+-- the watermark are all in that build (staging re-reads them, and keeps what it has). On a
+-- full build (int_identity_build.is_full), every record is changed.
+{% set full = identity_scope_is_full() %}
+-- depends_on: {{ ref('int_identity_build') }}
+with
+
+contacts as (
+    select * from {{ ref('int_contacts_unioned') }}
+),
+
+crm_contacts as (
+    select * from {{ ref('stg_crm__contacts') }}
+),
+
+{% if full %}
+
+final as (
+    select contact_id as record_key, 'contact' as record_kind, from contacts
+    union all
+    select 'crm:' || crm_contact_id as record_key, 'crm' as record_kind, from crm_contacts
+)
+
+{% else %}
+
+last_observed as (
+    select * from {{ built_relation('int_identifiers_observed') }}
+),
+
+last_contacts as (
+    select * from {{ built_relation('int_contacts_identified') }}
+),
+
+watermarks as (
+    select
+        coalesce(
+            max(validated_at) filter (where record_kind = 'contact'), '-infinity'::timestamptz
+        ) as contacts_validated_at,
+        coalesce(
+            max(validated_at) filter (where record_kind = 'crm'), '-infinity'::timestamptz
+        ) as crm_validated_at,
+    from last_observed
+),
+
+changed_contacts as (
+    select contact_id as record_key,
+    from contacts
+    where validated_at > (select contacts_validated_at from watermarks)
+),
+
+-- both tables of the last build: int_contacts_identified has the contacts without any
+-- identifier, int_identifiers_observed the state the scope compares with
+gone_contacts as (
+    (
+        select record_key from last_observed where record_kind = 'contact'
+        union
+        select contact_id as record_key from last_contacts
+    )
+    except
+    select contact_id as record_key from contacts
+),
+
+changed_crm as (
+    select 'crm:' || crm_contact_id as record_key,
+    from crm_contacts
+    where validated_at > (select crm_validated_at from watermarks)
+),
+
+final as (
+    select record_key, 'contact' as record_kind, from changed_contacts
+    union
+    select record_key, 'contact' as record_kind, from gone_contacts
+    union all
+    select record_key, 'crm' as record_kind, from changed_crm
+)
+
+{% endif %}
+
+select * from final
