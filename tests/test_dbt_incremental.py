@@ -52,6 +52,8 @@ SCOPE_MODELS = {
     "int_identity_scope_observations",
     "int_identity_scope_clusters",
     "int_identity_scope_contacts",
+    "int_request_scope_contacts",
+    "int_request_scope_requests",
 }
 
 
@@ -254,7 +256,7 @@ def phone_holding_a_customer_together(con: duckdb.DuckDBPyConnection) -> tuple[s
     raise AssertionError("no phone holds two parts of a customer together")
 
 
-def test_incremental_build_splits_customers_like_a_build_from_scratch(
+def test_late_versions_that_cut_links_rebuild_like_a_build_from_scratch(
     make_demo_server: Callable[..., DemoServer], prefect_harness: str, tmp_path: Path
 ) -> None:
     """Late CRM versions that remove edges split customers, and the scoped identity chain must
@@ -262,9 +264,12 @@ def test_incremental_build_splits_customers_like_a_build_from_scratch(
     and a phone seen apart together; (2) records that all take one customer's phone, which
     then has more than var('max_identifier_degree') neighbours, is shared and loses every
     edge, so that customer falls apart into parts with no identifier of a changed record
-    (only its old component, int_identity_scope_clusters, finds them). The demo world's late
-    versions never remove links, so the new versions are written to raw.crm_contacts as
-    validation writes them (a newer updatedAt, a later validated_at) and dbt takes it from
+    (only its old component, int_identity_scope_clusters, finds them). And one late call
+    version quotes another customer's protocol, started before any of its contacts: rule 1
+    re-centres that ref's star on the call, so links between contacts that did not change
+    are replaced (only the ref closure of int_request_scope_contacts finds them). The demo
+    world's late versions never do these, so the new versions are written to raw.* as
+    validation writes them (a newer version, a later validated_at) and dbt takes it from
     there. The first build after them stops before the chain's last table, as a crash would;
     the next must still equal a build from scratch."""
     srv = make_demo_server(customers=CUSTOMERS)
@@ -302,6 +307,49 @@ def test_incremental_build_splits_customers_like_a_build_from_scratch(
             "order by crm_contact_id limit 11",
             [[b for (b,) in bridges]],
         ).fetchall()
+        # a ref two or more contacts of one customer quote, and an earlier call of another
+        (protocol, caller_id, caller_record) = con.execute(
+            """
+            with refs as (
+                select request_ref, min(customer_id) as customer_id, min(started_at) as first_at
+                from intermediate.int_contacts_stitched_to_requests
+                where request_ref is not null
+                group by request_ref
+                having count(*) >= 2 and count(distinct customer_id) = 1
+            )
+            select refs.request_ref, c.contact_id, c.source_id
+            from refs
+            inner join intermediate.int_contacts_stitched_to_requests as c
+                on c.channel = 'voice' and c.customer_id <> refs.customer_id
+                and c.started_at < refs.first_at and c.request_ref is null
+            order by refs.request_ref, c.contact_id
+            limit 1
+            """
+        ).fetchone()
+        con.execute(
+            """
+            insert into raw.voice_contacts
+            select
+                record_id,
+                (record_version::bigint + 1)::varchar as record_version,
+                json_merge_patch(
+                    raw_json,
+                    json_object(
+                        'LastUpdateTimestamp', record_version::bigint + 1,
+                        'Attributes', json_object('protocol', ?::varchar)
+                    )
+                ) as raw_json,
+                'late-ref' as run_id,
+                'late-ref' as batch_id,
+                now() as extracted_at,
+                now() as validated_at,
+                'late-ref' as validation_run_id,
+            from raw.voice_contacts
+            where record_id = ?
+            qualify row_number() over (order by validated_at desc) = 1
+            """,
+            [protocol, caller_record],
+        )
         late_version = """
             insert into raw.crm_contacts
             select
@@ -335,7 +383,7 @@ def test_incremental_build_splits_customers_like_a_build_from_scratch(
     dbt_build(warehouse, target_path=tmp_path / "target")
     after = customers_sharing(warehouse)
     changed, _, relabelled, identified = identity_scope(warehouse)
-    assert changed == len(bridges) + len(sharers), (changed, bridges, sharers)
+    assert changed == len(bridges) + len(sharers) + 1, (changed, bridges, sharers)
     assert 0 < relabelled < identified
     with duckdb.connect(str(warehouse), read_only=True) as con:
         shared = con.execute(
@@ -350,6 +398,14 @@ def test_incremental_build_splits_customers_like_a_build_from_scratch(
             [sorted(stranded), sorted(stranded)],
         ).fetchone()[0]
     assert relabelled_part == 0, "the part cut off by the shared phone kept a label outside it"
+
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        quoting = con.execute(
+            "select count(distinct request_id), bool_or(contact_id = ?) "
+            "from marts.fct_contacts where request_ref = ?",
+            [caller_id, protocol],
+        ).fetchone()
+    assert quoting == (1, True), f"{caller_id} quoting {protocol} is not in its request"
 
     split = before - after
     assert split, "clearing the bridges split no customer"

@@ -5,7 +5,10 @@
     int_identity_scope_nodes -> int_identity_scope_observations ->
     int_identifiers_screened -> int_identifier_edges -> int_identifier_components ->
     int_identity_scope_clusters -> int_identifiers_clustered -> int_identity_scope_contacts ->
-    int_contacts_identified -> int_identifiers_observed. The scope models compare the records
+    int_contacts_identified, then the request chain (int_request_scope_contacts ->
+    int_request_links -> int_request_components -> int_request_scope_requests ->
+    int_request_contacts -> int_contacts_stitched_to_requests), and last
+    int_identifiers_observed. The scope models compare the records
     staging holds now with int_identifiers_observed as the last complete build left it, which
     is why that table is written last: a build that fails half way leaves it as it was, and the
     next build takes the same changes (and any newer) again.
@@ -36,6 +39,9 @@
         'int_identifier_edges',
         'int_identifiers_clustered',
         'int_contacts_identified',
+        'int_request_links',
+        'int_request_contacts',
+        'int_contacts_stitched_to_requests',
     ] -%}
         {%- if built_relation(model_name) is none -%}
             {{ return(true) }}

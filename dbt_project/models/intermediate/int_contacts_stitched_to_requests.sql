@@ -2,10 +2,24 @@
 -- component of request links (int_request_links -> int_request_components ->
 -- int_request_contacts), or, for a contact on no link, a request of its own named
 -- md5(contact_id).
+--
+-- Incremental: a build replaces the contacts of int_request_scope_requests, which holds every
+-- contact whose row (int_identity_scope_contacts) or request can have changed.
+-- depends_on: {{ ref('int_identity_build') }}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        on_schema_change='fail',
+        pre_hook="{{ delete_identity_scope('contact_id', 'int_request_scope_requests') }}",
+    )
+}}
 with
 
 contacts as (
-    select * from {{ ref('int_contacts_identified') }}
+    select *
+    from {{ ref('int_contacts_identified') }}
+    where contact_id in (select contact_id from {{ ref('int_request_scope_requests') }})
 ),
 
 request_contacts as (

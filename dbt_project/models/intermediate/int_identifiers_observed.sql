@@ -3,11 +3,11 @@
 -- and CRM rows are both records; two identifiers on one record are an edge (see
 -- int_identifier_edges).
 --
--- Incremental, and the last model of the identity chain (depends_on below): a build replaces
--- the rows of the changed records (int_identity_changed_records). Written last, it stays as
--- the last complete build left it when a build fails half way, and the next build's scope is
--- taken against it again (docs/dbt.md, "The scoped identity chain").
--- depends_on: {{ ref('int_contacts_identified') }}
+-- Incremental, and the last model of the identity and request chains (depends_on below): a
+-- build replaces the rows of the changed records (int_identity_changed_records). Written
+-- last, it stays as the last complete build left it when a build fails half way, and the next
+-- build's scope is taken against it again (docs/dbt.md, "The scoped identity chain").
+-- depends_on: {{ ref('int_contacts_stitched_to_requests') }}
 -- depends_on: {{ ref('int_identity_build') }}
 {{
     config(
