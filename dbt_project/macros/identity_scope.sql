@@ -144,3 +144,31 @@
         {%- endfor %}
     {%- endif -%}
 {%- endmacro %}
+
+{% macro duckdb__get_where_subquery(relation) -%}
+    {#- dbt's `where` test config, plus one form of our own for the incremental chains:
+        `where: "scope: <column> in <scope model>[.<scope column>]"` tests only the rows whose
+        <column> is in the scope this build replaced (all rows on a full build). For a unique
+        test on <column> that is as strong as testing the table: a duplicate of a replaced
+        row's value has that value too, and rows outside the scope were tested when they
+        were written. -#}
+    {%- set where = config.get('where', '') -%}
+    {%- if where and where.startswith('scope:') -%}
+        {%- set column, scope = where[6:].split(' in ') | map('trim') | list -%}
+        {%- set scope_model, scope_column = (scope ~ '.' ~ column).split('.')[:2] -%}
+        {%- set filtered -%}
+            (
+                select * from {{ relation }}
+                where (select is_full from {{ built_relation('int_identity_build') }})
+                    or {{ column }} in (
+                        select {{ scope_column }} from {{ built_relation(scope_model) }}
+                    )
+            ) dbt_subquery
+        {%- endset -%}
+        {{ return(filtered) }}
+    {%- elif where -%}
+        {{ return('(select * from ' ~ relation ~ ' where ' ~ where ~ ') dbt_subquery') }}
+    {%- else -%}
+        {{ return(relation) }}
+    {%- endif -%}
+{%- endmacro %}

@@ -161,7 +161,29 @@ def dbt_build(
         command += ["--exclude-resource-type", "unit_test"]
     if full_refresh:
         command.append("--full-refresh")
-    result = _invoke(command, Path(warehouse_path))
+    return _checked(command, Path(warehouse_path))
+
+
+def dbt_test(
+    warehouse_path: Path | str,
+    select: str | Sequence[str] | None = None,
+    *,
+    target_path: Path | None = None,
+) -> BuildResult:
+    """``dbt test`` (data tests, not unit tests) on the tables as built, without building.
+
+    The unique tests of the incremental chains check the rows the last build replaced (their
+    ``where: "scope: ..."``, docs/dbt.md). Raises :class:`DbtBuildError` on a failing test.
+    """
+    command = ["test", *_common_args(target_path, None), "--exclude-resource-type", "unit_test"]
+    if select:
+        command += ["--select", *([select] if isinstance(select, str) else list(select))]
+    return _checked(command, Path(warehouse_path))
+
+
+def _checked(command: list[str], warehouse_path: Path) -> BuildResult:
+    """Run a dbt command that builds or tests nodes; raise on any failed node."""
+    result = _invoke(command, warehouse_path)
     nodes = _node_results(result)
     failures = [(n.unique_id, n.status, n.message) for n in nodes if n.status in _FAILED]
     if result.exception is not None:

@@ -1,7 +1,7 @@
 -- The contacts whose request links the scoped rebuild replaces (docs/dbt.md, "The scoped
--- request chain"): the contacts of int_identity_scope_contacts (changed, gone, or with a
--- customer that may have changed), every contact of a customer one of them has or had (rule
--- 2 links consecutive contacts of one customer and topic), and every contact quoting a
+-- identity chain", item 8): the contacts of int_identity_scope_contacts (changed, gone, or
+-- with a customer that may have changed), every contact of a customer one of them has or had
+-- (rule 2 links consecutive contacts of one customer and topic), and every contact quoting a
 -- request_ref one of them quotes or quoted (rule 1). Every link that can change has an end
 -- here: a rule-2 link belongs to a customer whose contacts changed, a rule-1 star to a ref
 -- whose contacts changed. On a full build (int_identity_build.is_full), every contact.

@@ -1,5 +1,5 @@
--- The contacts whose request the scoped rebuild names again (docs/dbt.md, "The scoped
--- request chain"): the contacts whose links were replaced (int_request_scope_contacts) and
+-- The contacts whose request the scoped rebuild names again (docs/dbt.md, "The scoped identity
+-- chain", item 8): the contacts whose links were replaced (int_request_scope_contacts) and
 -- every contact of a component one of them is in now. Whole components, so each request's
 -- first contact is taken over all of it. A request of the last build that lost a link needs
 -- nothing more: a link that went away has both ends in int_request_scope_contacts (its
