@@ -58,13 +58,16 @@ changed_contacts as (
 -- both tables of the last build: int_contacts_identified has the contacts without any
 -- identifier, int_identifiers_observed the state the scope compares with
 gone_contacts as (
-    (
-        select record_key from last_observed where record_kind = 'contact'
-        union
-        select contact_id as record_key from last_contacts
-    )
-    except
-    select contact_id as record_key from contacts
+    select last_observed.record_key
+    from last_observed
+    anti join contacts
+        on last_observed.record_key = contacts.contact_id
+    where last_observed.record_kind = 'contact'
+    union
+    select last_contacts.contact_id as record_key
+    from last_contacts
+    anti join contacts
+        on last_contacts.contact_id = contacts.contact_id
 ),
 
 changed_crm as (
