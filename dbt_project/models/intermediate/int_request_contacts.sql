@@ -22,13 +22,30 @@ scope as (
     select * from {{ ref('int_request_scope_requests') }}
 ),
 
+links as (
+    select * from {{ ref('int_request_links') }}
+),
+
+-- node ids from the links, not recomputed: a contact on no link is in no component, even if
+-- its id collided with a linked contact's (tests/assert_request_link_nodes_name_one_contact)
+linked_contacts as (
+    select contact_a as contact_id, node_a as contact_node,
+    from links
+    where contact_a in (select contact_id from scope)
+    union
+    select contact_b as contact_id, node_b as contact_node,
+    from links
+    where contact_b in (select contact_id from scope)
+),
+
 contacts as (
     select
-        contact_id,
-        started_at,
-        {{ node_id('contact_id') }} as contact_node,
-    from {{ ref('int_contacts_identified') }}
-    where contact_id in (select contact_id from scope)
+        contacts.contact_id,
+        contacts.started_at,
+        linked_contacts.contact_node,
+    from {{ ref('int_contacts_identified') }} as contacts
+    inner join linked_contacts
+        on contacts.contact_id = linked_contacts.contact_id
 ),
 
 components as (
