@@ -1,9 +1,10 @@
--- One row: how this build runs the identity chain (docs/dbt.md, "The scoped identity
--- chain"). is_full when there is no complete earlier build to scope against (--full-refresh,
--- or a table of the chain is missing), or when a setting the chain's rows depend on changed
--- since the last build: the identifier_blocklist and topic_map seeds, or a var read between
--- staging and int_contacts_identified. Those change rows of records that did not change, so
--- a scoped build would miss them. When is_full, every model of the chain recomputes all of
+-- One row: how this build runs the identity and request chains (docs/dbt.md, "The scoped
+-- identity chain"). is_full when there is no complete earlier build to scope against
+-- (--full-refresh, or a table of the chains is missing), or when a setting their rows depend
+-- on changed since the last build: the identifier_blocklist and topic_map seeds, or a var
+-- read between staging and int_contacts_stitched_to_requests (a var added there must be
+-- added to the list below). Those change rows of records that did not change, so a scoped
+-- build would miss them. When is_full, every model of the chain recomputes all of
 -- its rows. Decided here once, before any table of the chain changes, and read by the others
 -- (macro identity_scope_is_full), so they all take the same path.
 {% set last_build = built_relation('int_identity_build') %}
@@ -24,6 +25,7 @@ settings as (
         (select string_agg(t::varchar, chr(30) order by t::varchar) from topic_map as t),
         {% for name in [
             'max_identifier_degree',
+            'request_window_hours',
             'sms_keyword_pattern',
             'protocol_pattern',
             'thread_closing_prefix',
