@@ -1,18 +1,19 @@
 """Incremental dbt builds give the same warehouse as a build from scratch.
 
 The staging models are incremental (delete+insert on the record key, reading only records with
-a version validated since the last build), and so is the identity chain after them: it replaces
-the rows of the identifiers, components and contacts a changed record can reach (docs/dbt.md,
-"The scoped identity chain"). Request stitching, facts and marts are rebuilt in full, because
-a late record can merge two requests and rename the ids of contacts that did not change
-themselves (docs/dbt.md, "Incremental staging"). This test runs the real pipeline
-stages on a small demo world over HTTP: ingest + GX validation + ``dbt build`` with the demo
-clock at 70 % of the world's window, then the clock moves to the end (new contacts and late
-versions of existing ones), ingest + validation again, and an incremental ``dbt build``. The
-result must equal, table by table (content hash), a build from scratch of a copy of the same
-warehouse, and the advance must really have held the cases that matter: new contacts, a late
-update that merged two customers and one that changed a contact's topic or resolution, and
-the identity chain must really have been scoped (fewer records than the warehouse holds).
+a version validated since the last build), and so are the identity chain and request stitching
+after them: they replace the rows of the identifiers, components, contacts and requests a
+changed record can reach (docs/dbt.md, "The scoped identity chain"). Facts and marts are
+rebuilt in full: a late record can merge or split customers and requests and rename the ids of
+contacts that did not change themselves (docs/dbt.md, "Incremental staging"). This test runs
+the real pipeline stages on a small demo world over HTTP: ingest + GX validation + ``dbt
+build`` with the demo clock at 70 % of the world's window, then the clock moves to the end (new
+contacts and late versions of existing ones), ingest + validation again, and an incremental
+``dbt build``. The result must equal, table by table (content hash), a build from scratch of a
+copy of the same warehouse, and the advance must really have held the cases that matter: new
+contacts, a late update that merged two customers and one that changed a contact's topic or
+resolution, and the chains must really have been scoped (fewer records than the warehouse
+holds).
 """
 
 from __future__ import annotations
@@ -43,8 +44,8 @@ STAGING_MODELS = {
     "stg_surveys__responses",
     "stg_crm__contacts",
 }
-#: the scoped identity chain's per-build bookkeeping: what this build took as changed, so it
-#: differs from a build from scratch's (everything) by design
+#: the scoped chains' per-build bookkeeping: what this build took as changed, so it differs
+#: from a build from scratch's (everything) by design
 SCOPE_MODELS = {
     "int_identity_build",
     "int_identity_changed_records",
