@@ -1,11 +1,8 @@
 -- The identifier nodes whose row in int_identifiers_clustered the scoped identity rebuild
 -- replaces (docs/dbt.md, "The scoped identity chain"): the scope nodes (gone ones too), every
--- node of a
--- customer one of them belonged to in the last build (a removed edge may split it), and
--- every node of a component one of them belongs to now (a new edge may merge it). No other
--- node's component changed, since every changed edge touches a scope node. old_customer_id
--- is the node's customer in the last build: int_identity_scope_contacts finds the contacts
--- to relabel through it.
+-- node of a customer one of them belonged to in the last build (a removed edge may split
+-- it), and every node of a component one of them belongs to now (a new edge may merge it).
+-- No other node's component changed, since every changed edge touches a scope node.
 {% set full = identity_scope_is_full() %}
 -- depends_on: {{ ref('int_identity_build') }}
 with
@@ -25,7 +22,7 @@ components as (
 {% if full %}
 
 final as (
-    select identifier_key, null::varchar as old_customer_id, from screened
+    select identifier_key from screened
 )
 
 {% else %}
@@ -47,7 +44,7 @@ current_labels as (
     where node_id in (select node_id from scope_nodes)
 ),
 
-nodes as (
+final as (
     select identifier_key from scope_nodes
     union
     select identifier_key
@@ -59,15 +56,6 @@ nodes as (
     inner join screened
         on components.node_id = screened.node_id
     where components.label_id in (select label_id from current_labels)
-),
-
-final as (
-    select
-        nodes.identifier_key,
-        last_clustered.customer_id as old_customer_id,
-    from nodes
-    left join last_clustered
-        on nodes.identifier_key = last_clustered.identifier_key
 )
 
 {% endif %}
