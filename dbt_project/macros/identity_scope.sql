@@ -146,7 +146,8 @@
 {%- endmacro %}
 
 {% macro duckdb__get_where_subquery(relation) -%}
-    {#- dbt's `where` test config, plus one form of our own for the incremental chains:
+    {#- dbt's `where` test config (default__get_where_subquery), plus one form of our own for
+        the incremental chains:
         `where: "scope: <column> in <scope model>[.<scope column>]"` tests only the rows whose
         <column> is in the scope this build replaced (all rows on a full build). For a unique
         test on <column> that is as strong as testing the table: a duplicate of a replaced
@@ -166,9 +167,7 @@
             ) dbt_subquery
         {%- endset -%}
         {{ return(filtered) }}
-    {%- elif where -%}
-        {{ return('(select * from ' ~ relation ~ ' where ' ~ where ~ ') dbt_subquery') }}
     {%- else -%}
-        {{ return(relation) }}
+        {{ return(dbt.default__get_where_subquery(relation)) }}
     {%- endif -%}
 {%- endmacro %}
