@@ -139,6 +139,18 @@ def drop_dbt_relations(warehouse: Path) -> None:
         con.execute("drop table if exists dq.dq_shared_identifiers")
 
 
+def built_from_scratch(
+    warehouse: Path, tmp_path: Path, vars: dict[str, int] | None = None
+) -> dict[str, tuple[int, str]]:
+    """content_hashes of a copy of ``warehouse`` with every dbt relation dropped and built from
+    raw.* alone (``vars`` as the build compared with had them)."""
+    scratch = tmp_path / "scratch.duckdb"
+    shutil.copy(warehouse, scratch)
+    drop_dbt_relations(scratch)
+    dbt_build(scratch, target_path=tmp_path / "target-scratch", full_refresh=True, vars=vars)
+    return content_hashes(scratch)
+
+
 def test_incremental_build_equals_a_build_from_scratch(
     make_demo_server: Callable[..., DemoServer], prefect_harness: str, tmp_path: Path
 ) -> None:
@@ -178,12 +190,7 @@ def test_incremental_build_equals_a_build_from_scratch(
     assert merged, "no late record merged two customers of the first build"
 
     # a copy of the same warehouse, every dbt relation dropped, built from scratch
-    scratch = tmp_path / "scratch.duckdb"
-    shutil.copy(warehouse, scratch)
-    drop_dbt_relations(scratch)
-    dbt_build(scratch, target_path=tmp_path / "target-scratch", full_refresh=True)
-
-    got, want = content_hashes(warehouse), content_hashes(scratch)
+    got, want = content_hashes(warehouse), built_from_scratch(warehouse, tmp_path)
     assert {t for t in want if t.startswith("marts.fct_")}, want
     differing = sorted(t for t in want if got.get(t) != want[t])
     assert not differing, f"incremental build differs from a build from scratch in {differing}"
@@ -216,10 +223,7 @@ def test_incremental_build_equals_a_build_from_scratch(
     tight = {"max_identifier_degree": 3}
     dbt_build(warehouse, target_path=target, vars=tight)
     assert identity_scope(warehouse)[0] == records_and_contacts(warehouse)
-    shutil.copy(warehouse, scratch)
-    drop_dbt_relations(scratch)
-    dbt_build(scratch, target_path=tmp_path / "target-scratch", full_refresh=True, vars=tight)
-    assert content_hashes(warehouse) == content_hashes(scratch)
+    assert content_hashes(warehouse) == built_from_scratch(warehouse, tmp_path, tight)
     assert content_hashes(warehouse) != want, "max_identifier_degree 3 changed nothing"
 
 
@@ -408,31 +412,24 @@ def test_late_versions_that_cut_links_rebuild_like_a_build_from_scratch(
             "select is_shared from intermediate.int_identifiers_screened where identifier_key = ?",
             [family_phone],
         ).fetchone()
-    assert shared == (True,), f"{family_phone} did not become shared"
-    with duckdb.connect(str(warehouse), read_only=True) as con:
         relabelled_part = con.execute(
             "select count(*) from intermediate.int_identifiers_clustered "
             "where identifier_key in ? and customer_label not in ?",
             [sorted(stranded), sorted(stranded)],
         ).fetchone()[0]
-    assert relabelled_part == 0, "the part cut off by the shared phone kept a label outside it"
-
-    with duckdb.connect(str(warehouse), read_only=True) as con:
         quoting = con.execute(
             "select count(distinct request_id), bool_or(contact_id = ?) "
             "from marts.fct_contacts where request_ref = ?",
             [caller_id, protocol],
         ).fetchone()
+    assert shared == (True,), f"{family_phone} did not become shared"
+    assert relabelled_part == 0, "the part cut off by the shared phone kept a label outside it"
     assert quoting == (1, True), f"{caller_id} quoting {protocol} is not in its request"
 
     split = before - after
     assert split, "clearing the bridges split no customer"
     assert after <= before, "clearing identifiers merged customers"
 
-    scratch = tmp_path / "scratch.duckdb"
-    shutil.copy(warehouse, scratch)
-    drop_dbt_relations(scratch)
-    dbt_build(scratch, target_path=tmp_path / "target-scratch", full_refresh=True)
-    got, want = content_hashes(warehouse), content_hashes(scratch)
+    got, want = content_hashes(warehouse), built_from_scratch(warehouse, tmp_path)
     differing = sorted(t for t in want if got.get(t) != want[t])
     assert not differing, f"incremental build differs from a build from scratch in {differing}"
