@@ -292,8 +292,9 @@ def test_late_versions_that_cut_links_rebuild_like_a_build_from_scratch(
     are replaced (only the ref closure of int_request_scope_contacts finds them). The demo
     world's late versions never do these, so the new versions are written to raw.* as
     validation writes them (a newer version, a later validated_at) and dbt takes it from
-    there. The first build after them stops before the chain's last table, as a crash would;
-    the next must still equal a build from scratch."""
+    there: the scoped build must equal a build from scratch. Then a build after one more late
+    version stops in the middle of the request chain, as a crash would: the next build must
+    be full and equal a build from scratch again."""
     srv = make_demo_server(customers=CUSTOMERS)
     srv.set_clock(srv.world.end)
     warehouse = tmp_path / "warehouse.duckdb"
@@ -398,10 +399,6 @@ def test_late_versions_that_cut_links_rebuild_like_a_build_from_scratch(
             late_version.replace("?::json", "raw_json -> '$.properties.email'"),
             [family_value, [s for (s,) in sharers]],
         )
-    # a build that stops before the chain's last table, as a crash there would, leaves
-    # int_identifiers_observed as it was: the next build takes the same records as changed and
-    # redoes the tables the stopped build had already replaced
-    dbt_build(warehouse, target_path=tmp_path / "target", exclude="int_identifiers_observed")
     dbt_build(warehouse, target_path=tmp_path / "target")
     after = customers_sharing(warehouse)
     changed, _, relabelled, identified = identity_scope(warehouse)
@@ -429,6 +426,42 @@ def test_late_versions_that_cut_links_rebuild_like_a_build_from_scratch(
     split = before - after
     assert split, "clearing the bridges split no customer"
     assert after <= before, "clearing identifiers merged customers"
+
+    got, want = content_hashes(warehouse), built_from_scratch(warehouse, tmp_path)
+    differing = sorted(t for t in want if got.get(t) != want[t])
+    assert not differing, f"incremental build differs from a build from scratch in {differing}"
+
+    # one more late version (a record touched again); a build that stops in the middle of
+    # the request chain, as a crash there would, has replaced some of the chain's tables and
+    # not others: the next build is full
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute(
+            """
+            insert into raw.crm_contacts
+            select
+                record_id,
+                '2099-01-02T00:00:00.000Z' as record_version,
+                json_merge_patch(
+                    raw_json, json_object('updatedAt', '2099-01-02T00:00:00.000Z')
+                ) as raw_json,
+                'late-touch' as run_id,
+                'late-touch' as batch_id,
+                now() as extracted_at,
+                now() as validated_at,
+                'late-touch' as validation_run_id,
+            from raw.crm_contacts
+            where record_id = ?
+            qualify row_number() over (order by validated_at desc) = 1
+            """,
+            [bridges[0][0]],
+        )
+    dbt_build(warehouse, target_path=tmp_path / "target", select="+int_request_links")
+    dbt_build(warehouse, target_path=tmp_path / "target")
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        build = con.execute(
+            "select is_full, completed from intermediate.int_identity_build"
+        ).fetchone()
+    assert build == (True, True), f"the build after a stopped one was not full: {build}"
 
     got, want = content_hashes(warehouse), built_from_scratch(warehouse, tmp_path)
     differing = sorted(t for t in want if got.get(t) != want[t])

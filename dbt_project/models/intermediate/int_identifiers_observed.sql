@@ -6,7 +6,9 @@
 -- Incremental, and the last model of the identity and request chains (depends_on below): a
 -- build replaces the rows of the changed records (int_identity_changed_records). Written
 -- last, it stays as the last complete build left it when a build fails half way, and the next
--- build's scope is taken against it again (docs/dbt.md, "The scoped identity chain").
+-- build's scope is taken against it again (docs/dbt.md, "The scoped identity chain"). Its
+-- post_hook marks the build completed in int_identity_build, in the same transaction; a build
+-- after one that stopped before that is full.
 -- depends_on: {{ ref('int_contacts_stitched_to_requests') }}
 -- depends_on: {{ ref('int_identity_build') }}
 {{
@@ -15,6 +17,7 @@
         incremental_strategy='append',
         on_schema_change='fail',
         pre_hook="{{ delete_identity_scope('record_key', 'int_identity_changed_records') }}",
+        post_hook="update {{ ref('int_identity_build') }} set completed = true",
     )
 }}
 with

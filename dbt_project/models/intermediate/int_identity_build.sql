@@ -4,8 +4,11 @@
 -- on changed since the last build: the identifier_blocklist and topic_map seeds, or a var
 -- read between staging and int_contacts_stitched_to_requests (a var added there must be
 -- added to the list below). Those change rows of records that did not change, so a scoped
--- build would miss them. When is_full, every model of the chain recomputes all of
--- its rows. Decided here once, before any table of the chain changes, and read by the others
+-- build would miss them. Full too when the last build did not finish the chain: its
+-- completed stays false until int_identifiers_observed, the chain's last table, is written
+-- (its post_hook, in the same transaction), and a build stopped half way has replaced some
+-- tables and not others, so the old state the scope models read is no longer one build's.
+-- When is_full, every model of the chain recomputes all of its rows. Decided here once, before any table of the chain changes, and read by the others
 -- (macro identity_scope_is_full), so they all take the same path.
 {% set last_build = built_relation('int_identity_build') %}
 with
@@ -44,15 +47,18 @@ final as (
         {{ identity_full_rebuild() }}
         {%- if last_build is none %}
         {#- the first build: identity_full_rebuild() is true already #}
-        {%- elif 'settings_fingerprint' in adapter.get_columns_in_relation(last_build) | map(attribute='name') | list %}
+        {%- elif 'completed' in adapter.get_columns_in_relation(last_build) | map(attribute='name') | list %}
         or settings.settings_fingerprint is distinct from (
             select max(settings_fingerprint) from {{ last_build }}
         )
+        or not (select bool_and(completed) from {{ last_build }})
         {%- else %}
-        {#- built by a harmonia without the fingerprint: nothing to compare with #}
+        {#- built by a harmonia without the fingerprint or the completion mark: nothing to
+            compare with #}
         or true
         {%- endif %} as is_full,
         settings.settings_fingerprint,
+        false as completed,
     from settings
 )
 
