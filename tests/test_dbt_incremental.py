@@ -431,30 +431,12 @@ def test_late_versions_that_cut_links_rebuild_like_a_build_from_scratch(
     differing = sorted(t for t in want if got.get(t) != want[t])
     assert not differing, f"incremental build differs from a build from scratch in {differing}"
 
-    # one more late version (a record touched again); a build that stops in the middle of
-    # the request chain, as a crash there would, has replaced some of the chain's tables and
-    # not others: the next build is full
+    # one more late version (a bridge record again, unchanged); a build that stops in the
+    # middle of the request chain, as a crash there would, has replaced some of the chain's
+    # tables and not others: the next build is full
     with duckdb.connect(str(warehouse)) as con:
-        con.execute(
-            """
-            insert into raw.crm_contacts
-            select
-                record_id,
-                '2099-01-02T00:00:00.000Z' as record_version,
-                json_merge_patch(
-                    raw_json, json_object('updatedAt', '2099-01-02T00:00:00.000Z')
-                ) as raw_json,
-                'late-touch' as run_id,
-                'late-touch' as batch_id,
-                now() as extracted_at,
-                now() as validated_at,
-                'late-touch' as validation_run_id,
-            from raw.crm_contacts
-            where record_id = ?
-            qualify row_number() over (order by validated_at desc) = 1
-            """,
-            [bridges[0][0]],
-        )
+        touch = late_version.replace("2099-01-01", "2099-01-02").replace("late-split", "late-touch")
+        con.execute(touch, ["null", None, [bridges[0][0]]])
     dbt_build(warehouse, target_path=tmp_path / "target", select="+int_request_links")
     dbt_build(warehouse, target_path=tmp_path / "target")
     with duckdb.connect(str(warehouse), read_only=True) as con:
