@@ -1,19 +1,17 @@
 """Incremental dbt builds give the same warehouse as a build from scratch.
 
-The staging models are incremental (delete+insert on the record key, reading only records with
-a version validated since the last build), and so are the identity chain and request stitching
-after them: they replace the rows of the identifiers, components, contacts and requests a
-changed record can reach (docs/dbt.md, "The scoped identity chain"). Facts and marts are
-rebuilt in full: a late record can merge or split customers and requests and rename the ids of
-contacts that did not change themselves (docs/dbt.md, "Incremental staging"). This test runs
-the real pipeline stages on a small demo world over HTTP: ingest + GX validation + ``dbt
+The staging models are incremental (delete+insert on the record key, reading only records with a
+version validated since the last build), and so are the identity chain, request stitching, the
+facts and the customer dimension after them: they replace the rows of the identifiers, components,
+contacts, requests and customers a changed record (or a new survey answer) can reach (docs/dbt.md,
+"The scoped identity chain"). fct_survey_responses and the metric marts are rebuilt in full. This
+test runs the real pipeline stages on a small demo world over HTTP: ingest + GX validation + ``dbt
 build`` with the demo clock at 70 % of the world's window, then the clock moves to the end (new
-contacts and late versions of existing ones), ingest + validation again, and an incremental
-``dbt build``. The result must equal, table by table (content hash), a build from scratch of a
-copy of the same warehouse, and the advance must really have held the cases that matter: new
-contacts, a late update that merged two customers and one that changed a contact's topic or
-resolution, and the chains must really have been scoped (fewer records than the warehouse
-holds).
+contacts and late versions of existing ones), ingest + validation again, and an incremental ``dbt
+build``. The result must equal, table by table (content hash), a build from scratch of a copy of
+the same warehouse, and the advance must really have held the cases that matter: new contacts, a
+late update that merged two customers and one that changed a contact's topic or resolution, and the
+chains must really have been scoped (fewer records than the warehouse holds).
 """
 
 from __future__ import annotations
@@ -55,6 +53,9 @@ SCOPE_MODELS = {
     "int_identity_scope_contacts",
     "int_request_scope_contacts",
     "int_request_scope_requests",
+    "int_mart_scope_contacts",
+    "int_mart_scope_requests",
+    "int_mart_scope_customers",
 }
 
 
@@ -149,6 +150,44 @@ def built_from_scratch(
     drop_dbt_relations(scratch)
     dbt_build(scratch, target_path=tmp_path / "target-scratch", full_refresh=True, vars=vars)
     return content_hashes(scratch)
+
+
+def write_late_versions(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    record_ids: list[str],
+    version: str,
+    patch: str,
+    params: list[object],
+    tag: str,
+) -> None:
+    """New versions of ``record_ids`` in ``raw.<table>`` as validation writes them: the newest
+    version's raw_json with ``patch`` (a JSON expression over it; ``params`` fill its ``?``)
+    merged in, record_version ``version`` (SQL over the old one), validated now."""
+    con.execute(
+        f"""
+        insert into raw.{table}
+        select
+            record_id,
+            {version} as record_version,
+            json_merge_patch(raw_json, {patch}) as raw_json,
+            '{tag}' as run_id,
+            '{tag}' as batch_id,
+            now() as extracted_at,
+            now() as validated_at,
+            '{tag}' as validation_run_id,
+        from raw.{table}
+        where record_id in ?
+        qualify row_number() over (partition by record_id order by validated_at desc) = 1
+        """,
+        [*params, record_ids],
+    )
+
+
+def assert_equals_a_build_from_scratch(warehouse: Path, tmp_path: Path) -> None:
+    got, want = content_hashes(warehouse), built_from_scratch(warehouse, tmp_path)
+    differing = sorted(t for t in want if got.get(t) != want[t])
+    assert not differing, f"incremental build differs from a build from scratch in {differing}"
 
 
 def test_incremental_build_equals_a_build_from_scratch(
@@ -292,7 +331,8 @@ def test_late_versions_that_cut_links_rebuild_like_a_build_from_scratch(
     are replaced (only the ref closure of int_request_scope_contacts finds them). The demo
     world's late versions never do these, so the new versions are written to raw.* as
     validation writes them (a newer version, a later validated_at) and dbt takes it from
-    there: the scoped build must equal a build from scratch. Then a build after one more late
+    there: the scoped build must equal a build from scratch. So must the next, whose only change
+    is a survey answer moved to another customer's contact. Then a build after one more late
     version stops in the middle of the request chain, as a crash would: the next build must
     be full and equal a build from scratch again."""
     srv = make_demo_server(customers=CUSTOMERS)
@@ -349,56 +389,29 @@ def test_late_versions_that_cut_links_rebuild_like_a_build_from_scratch(
             limit 1
             """
         ).fetchone()
-        con.execute(
-            """
-            insert into raw.voice_contacts
-            select
-                record_id,
-                (record_version::bigint + 1)::varchar as record_version,
-                json_merge_patch(
-                    raw_json,
-                    json_object(
-                        'LastUpdateTimestamp', record_version::bigint + 1,
-                        'Attributes', json_object('protocol', ?::varchar)
-                    )
-                ) as raw_json,
-                'late-ref' as run_id,
-                'late-ref' as batch_id,
-                now() as extracted_at,
-                now() as validated_at,
-                'late-ref' as validation_run_id,
-            from raw.voice_contacts
-            where record_id = ?
-            qualify row_number() over (order by validated_at desc) = 1
-            """,
-            [protocol, caller_record],
+        write_late_versions(
+            con,
+            "voice_contacts",
+            [caller_record],
+            "(record_version::bigint + 1)::varchar",
+            "json_object('LastUpdateTimestamp', record_version::bigint + 1, "
+            "'Attributes', json_object('protocol', ?::varchar))",
+            [protocol],
+            "late-ref",
         )
-        late_version = """
-            insert into raw.crm_contacts
-            select
-                record_id,
-                '2099-01-01T00:00:00.000Z' as record_version,
-                json_merge_patch(
-                    raw_json,
-                    json_object(
-                        'updatedAt', '2099-01-01T00:00:00.000Z',
-                        'properties', json_object('email', ?::json, 'phone', ?::varchar)
-                    )
-                ) as raw_json,
-                'late-split' as run_id,
-                'late-split' as batch_id,
-                now() as extracted_at,
-                now() as validated_at,
-                'late-split' as validation_run_id,
-            from raw.crm_contacts
-            where record_id in ?
-            qualify row_number() over (partition by record_id order by validated_at desc) = 1
-            """
-        con.execute(late_version, ["null", None, [b for (b,) in bridges]])
-        con.execute(
-            late_version.replace("?::json", "raw_json -> '$.properties.email'"),
-            [family_value, [s for (s,) in sharers]],
+        crm_version = "'2099-01-01T00:00:00.000Z'"
+        crm_patch = (
+            "json_object('updatedAt', '2099-01-01T00:00:00.000Z', "
+            "'properties', json_object('email', {email}, 'phone', ?::varchar))"
         )
+        cleared = crm_patch.format(email="?::json")
+        sharing = crm_patch.format(email="raw_json -> '$.properties.email'")
+        for records, patch, params in (
+            (bridges, cleared, ["null", None]),
+            (sharers, sharing, [family_value]),
+        ):
+            ids = [r for (r,) in records]
+            write_late_versions(con, "crm_contacts", ids, crm_version, patch, params, "late-split")
     dbt_build(warehouse, target_path=tmp_path / "target")
     after = customers_sharing(warehouse)
     changed, _, relabelled, identified = identity_scope(warehouse)
@@ -427,16 +440,71 @@ def test_late_versions_that_cut_links_rebuild_like_a_build_from_scratch(
     assert split, "clearing the bridges split no customer"
     assert after <= before, "clearing identifiers merged customers"
 
-    got, want = content_hashes(warehouse), built_from_scratch(warehouse, tmp_path)
-    differing = sorted(t for t in want if got.get(t) != want[t])
-    assert not differing, f"incremental build differs from a build from scratch in {differing}"
+    assert_equals_a_build_from_scratch(warehouse, tmp_path)
+
+    # a late version of a survey answer that moves it to a contact of another customer, and
+    # nothing else: the answer's request and customer lose their follow-up and last NPS, the
+    # other contact's gain them, though no contact changed
+    with duckdb.connect(str(warehouse)) as con:
+        (response, contact_then, contact_now) = con.execute(
+            """
+            with answered as (
+                select response_id, contact_id, customer_id, request_id
+                from marts.fct_survey_responses
+                where survey_type = 'nps' and contact_id is not null
+                qualify row_number() over (
+                    partition by customer_id order by answered_at desc, response_id desc
+                ) = 1
+            ),
+            unsurveyed as (
+                select min(c.contact_id) as contact_id
+                from marts.fct_contacts as c
+                where c.customer_id not in (
+                    select customer_id from marts.fct_survey_responses
+                    where customer_id is not null
+                )
+            )
+            select answered.response_id, answered.contact_id, unsurveyed.contact_id
+            from answered, unsurveyed
+            order by answered.response_id
+            limit 1
+            """
+        ).fetchone()
+        write_late_versions(
+            con,
+            "surveys_responses",
+            [response],
+            "'4102444800'",
+            "json_object('updated_at', 4102444800, "
+            "'person_properties', json_object('contact_ref', ?::varchar))",
+            [contact_now],
+            "late-answer",
+        )
+    dbt_build(warehouse, target_path=tmp_path / "target")
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        scope = con.execute(
+            "select contact_id from intermediate.int_mart_scope_contacts order by 1"
+        ).fetchall()
+        moved = con.execute(
+            "select contact_id from marts.fct_survey_responses where response_id = ?", [response]
+        ).fetchone()
+    assert scope == sorted([(contact_then,), (contact_now,)]), scope
+    assert moved == (contact_now,)
+    assert_equals_a_build_from_scratch(warehouse, tmp_path)
 
     # one more late version (a bridge record again, unchanged); a build that stops in the
     # middle of the request chain, as a crash there would, has replaced some of the chain's
     # tables and not others: the next build is full
     with duckdb.connect(str(warehouse)) as con:
-        touch = late_version.replace("2099-01-01", "2099-01-02").replace("late-split", "late-touch")
-        con.execute(touch, ["null", None, [bridges[0][0]]])
+        write_late_versions(
+            con,
+            "crm_contacts",
+            [bridges[0][0]],
+            "'2099-01-02T00:00:00.000Z'",
+            "json_object('updatedAt', '2099-01-02T00:00:00.000Z')",
+            [],
+            "late-touch",
+        )
     dbt_build(warehouse, target_path=tmp_path / "target", select="+int_request_links")
     dbt_build(warehouse, target_path=tmp_path / "target")
     with duckdb.connect(str(warehouse), read_only=True) as con:
@@ -445,6 +513,4 @@ def test_late_versions_that_cut_links_rebuild_like_a_build_from_scratch(
         ).fetchone()
     assert build == (True, True), f"the build after a stopped one was not full: {build}"
 
-    got, want = content_hashes(warehouse), built_from_scratch(warehouse, tmp_path)
-    differing = sorted(t for t in want if got.get(t) != want[t])
-    assert not differing, f"incremental build differs from a build from scratch in {differing}"
+    assert_equals_a_build_from_scratch(warehouse, tmp_path)

@@ -42,6 +42,10 @@
         'int_request_links',
         'int_request_contacts',
         'int_contacts_stitched_to_requests',
+        'fct_contacts',
+        'fct_requests',
+        'fct_journey_steps',
+        'dim_customers',
     ] -%}
         {%- if built_relation(model_name) is none -%}
             {{ return(true) }}

@@ -10,6 +10,8 @@
 -- post_hook marks the build completed in int_identity_build, in the same transaction; a build
 -- after one that stopped before that is full.
 -- depends_on: {{ ref('int_contacts_stitched_to_requests') }}
+-- depends_on: {{ ref('fct_journey_steps') }}
+-- depends_on: {{ ref('dim_customers') }}
 -- depends_on: {{ ref('int_identity_build') }}
 {{
     config(

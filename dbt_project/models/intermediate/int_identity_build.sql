@@ -1,9 +1,9 @@
 -- One row: how this build runs the identity and request chains (docs/dbt.md, "The scoped
 -- identity chain"). is_full when there is no complete earlier build to scope against
 -- (--full-refresh, or a table of the chains is missing), or when a setting their rows depend
--- on changed since the last build: the identifier_blocklist and topic_map seeds, or a var
--- read between staging and int_contacts_stitched_to_requests (a var added there must be
--- added to the list below). Those change rows of records that did not change, so a scoped
+-- on changed since the last build: the identifier_blocklist, topic_map, topics and
+-- channel_costs seeds, or a var read between staging and the scoped facts (a var added there
+-- must be added to the list below). Those change rows of records that did not change, so a scoped
 -- build would miss them. Full too when the last build did not finish the chain: its
 -- completed stays false until int_identifiers_observed, the chain's last table, is written
 -- (its post_hook, in the same transaction), and a build stopped half way has replaced some
@@ -21,11 +21,25 @@ topic_map as (
     select * from {{ ref('topic_map') }}
 ),
 
+topics as (
+    select * from {{ ref('topics') }}
+),
+
+channel_costs as (
+    select * from {{ ref('channel_costs') }}
+),
+
+responses as (
+    select * from {{ ref('stg_surveys__responses') }}
+),
+
 settings as (
     select md5(concat_ws(
         chr(31),
         (select string_agg(b::varchar, chr(30) order by b::varchar) from blocklist as b),
         (select string_agg(t::varchar, chr(30) order by t::varchar) from topic_map as t),
+        (select string_agg(t::varchar, chr(30) order by t::varchar) from topics as t),
+        (select string_agg(c::varchar, chr(30) order by c::varchar) from channel_costs as c),
         {% for name in [
             'max_identifier_degree',
             'request_window_hours',
@@ -47,17 +61,28 @@ final as (
         {{ identity_full_rebuild() }}
         {%- if last_build is none %}
         {#- the first build: identity_full_rebuild() is true already #}
-        {%- elif 'completed' in adapter.get_columns_in_relation(last_build) | map(attribute='name') | list %}
+        {%- elif 'responses_validated_at' in adapter.get_columns_in_relation(last_build) | map(attribute='name') | list %}
         or settings.settings_fingerprint is distinct from (
             select max(settings_fingerprint) from {{ last_build }}
         )
         or not (select bool_and(completed) from {{ last_build }})
         {%- else %}
-        {#- built by a harmonia without the fingerprint or the completion mark: nothing to
-            compare with #}
+        {#- built by a harmonia without the fingerprint, the completion mark or the survey
+            watermark: nothing to compare with #}
         or true
         {%- endif %} as is_full,
         settings.settings_fingerprint,
+        -- the survey answers the scoped facts take as changed (int_mart_scope_contacts): those
+        -- validated after the newest the last build saw
+        -- (none yet: -infinity; a build without the column is full, above)
+        {%- if last_build is not none and 'responses_validated_at' in adapter.get_columns_in_relation(last_build) | map(attribute='name') | list %}
+        (select max(responses_validated_at) from {{ last_build }}) as responses_since,
+        {%- else %}
+        '-infinity'::timestamptz as responses_since,
+        {%- endif %}
+        coalesce(
+            (select max(validated_at) from responses), '-infinity'::timestamptz
+        ) as responses_validated_at,
         false as completed,
     from settings
 )

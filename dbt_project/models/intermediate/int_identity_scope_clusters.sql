@@ -3,6 +3,8 @@
 -- node of a customer one of them belonged to in the last build (a removed edge may split
 -- it), and every node of a component one of them belongs to now (a new edge may merge it).
 -- No other node's component changed, since every changed edge touches a scope node.
+-- last_customer_id: the node's customer in the last build, for int_mart_scope_customers (a
+-- customer that loses or gains a node has a node here, then or now).
 {% set full = identity_scope_is_full() %}
 -- depends_on: {{ ref('int_identity_build') }}
 with
@@ -22,7 +24,7 @@ components as (
 {% if full %}
 
 final as (
-    select identifier_key from screened
+    select identifier_key, null::varchar as last_customer_id, from screened
 )
 
 {% else %}
@@ -44,7 +46,7 @@ current_labels as (
     where node_id in (select node_id from scope_nodes)
 ),
 
-final as (
+scope as (
     select identifier_key from scope_nodes
     union
     select identifier_key
@@ -56,6 +58,15 @@ final as (
     inner join screened
         on components.node_id = screened.node_id
     where components.label_id in (select label_id from current_labels)
+),
+
+final as (
+    select
+        scope.identifier_key,
+        last_clustered.customer_id as last_customer_id,
+    from scope
+    left join last_clustered
+        on scope.identifier_key = last_clustered.identifier_key
 )
 
 {% endif %}

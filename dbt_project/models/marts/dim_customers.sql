@@ -1,22 +1,46 @@
 -- One row per unified customer (model spec section 3): a connected component of the identity
 -- graph, plus contacts whose identifiers were all unlinkable (a customer each). CRM records
 -- never contacted are customers too (contacts = 0).
+--
+-- Incremental: a build replaces the customers of int_mart_scope_customers (docs/dbt.md, "The
+-- scoped identity chain", item 10).
+-- depends_on: {{ ref('int_identity_build') }}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        on_schema_change='fail',
+        pre_hook="{{ delete_identity_scope('customer_id', 'int_mart_scope_customers') }}",
+    )
+}}
 with
 
+scope as (
+    select * from {{ ref('int_mart_scope_customers') }}
+),
+
 identifiers as (
-    select * from {{ ref('int_identifiers_aggregated_to_customers') }}
+    select *
+    from {{ ref('int_identifiers_aggregated_to_customers') }}
+    where customer_id in (select customer_id from scope)
 ),
 
 contacts as (
-    select * from {{ ref('fct_contacts') }}
+    select *
+    from {{ ref('fct_contacts') }}
+    where customer_id in (select customer_id from scope)
 ),
 
 requests as (
-    select * from {{ ref('fct_requests') }}
+    select *
+    from {{ ref('fct_requests') }}
+    where customer_id in (select customer_id from scope)
 ),
 
 surveys as (
-    select * from {{ ref('fct_survey_responses') }}
+    select *
+    from {{ ref('fct_survey_responses') }}
+    where customer_id in (select customer_id from scope)
 ),
 
 contact_activity as (

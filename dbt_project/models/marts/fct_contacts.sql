@@ -1,9 +1,26 @@
 -- One row per contact, harmonized across channels (model spec section 2), with its unified
 -- customer, unified request and cost.
+--
+-- Incremental: a build replaces the contacts int_contacts_stitched_to_requests replaced
+-- (int_request_scope_requests; docs/dbt.md, "The scoped identity chain", item 10). The
+-- channel_costs seed is in int_identity_build's settings fingerprint: a change makes the build
+-- full.
+-- depends_on: {{ ref('int_identity_build') }}
+-- depends_on: {{ ref('int_mart_scope_contacts') }}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        on_schema_change='fail',
+        pre_hook="{{ delete_identity_scope('contact_id', 'int_request_scope_requests') }}",
+    )
+}}
 with
 
 contacts as (
-    select * from {{ ref('int_contacts_stitched_to_requests') }}
+    select *
+    from {{ ref('int_contacts_stitched_to_requests') }}
+    where contact_id in (select contact_id from {{ ref('int_request_scope_requests') }})
 ),
 
 channel_costs as (

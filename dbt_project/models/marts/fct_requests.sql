@@ -1,9 +1,28 @@
 -- One row per unified request (model spec section 4): a connected component of request
 -- links, described by its contacts in (started_at, contact_id) order.
+--
+-- Incremental: a build replaces the requests of int_mart_scope_requests (docs/dbt.md, "The
+-- scoped identity chain", item 10), each computed over all of its contacts. The topics seed
+-- is in int_identity_build's settings fingerprint.
+-- depends_on: {{ ref('int_identity_build') }}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        on_schema_change='fail',
+        pre_hook="{{ delete_identity_scope('request_id', 'int_mart_scope_requests') }}",
+    )
+}}
 with
 
+scope as (
+    select * from {{ ref('int_mart_scope_requests') }}
+),
+
 contacts as (
-    select * from {{ ref('fct_contacts') }}
+    select *
+    from {{ ref('fct_contacts') }}
+    where request_id in (select request_id from scope)
 ),
 
 topics as (
@@ -44,7 +63,7 @@ follow_ups as (
         request_id,
         min(answered_at) as followed_up_at,
     from surveys
-    where request_id is not null
+    where request_id in (select request_id from scope)
     group by request_id
 ),
 
