@@ -50,6 +50,7 @@ SCOPE_MODELS = {
     "int_identity_scope_nodes",
     "int_identity_scope_observations",
     "int_identity_scope_clusters",
+    "int_identity_scope_customers",
     "int_identity_scope_contacts",
     "int_request_scope_contacts",
     "int_request_scope_requests",

@@ -34,6 +34,9 @@
         {{ return(true) }}
     {%- endif -%}
     {%- for model_name in [
+        'int_sms_contacts_sessionized',
+        'int_messenger_contacts_aggregated',
+        'int_contacts_unioned',
         'int_identifiers_observed',
         'int_identifiers_screened',
         'int_identifier_edges',
@@ -42,6 +45,7 @@
         'int_request_links',
         'int_request_contacts',
         'int_contacts_stitched_to_requests',
+        'int_identifiers_aggregated_to_customers',
         'fct_contacts',
         'fct_requests',
         'fct_journey_steps',
@@ -128,7 +132,13 @@
 {% macro identity_scope_is_full() -%}
     {#- Whether this build of the identity chain recomputes everything
         (int_identity_build.is_full, decided once, before any table of the chain changes). -#}
-    {%- if not execute -%}
+    {%- if not execute or flags.FULL_REFRESH -%}
+        {{ return(true) }}
+    {%- endif -%}
+    {#- an incremental model whose table is created now (first build, or its table was
+        dropped) takes every row, whatever this build's scope: a scoped select would leave it
+        with the scope's rows alone -#}
+    {%- if config.get('materialized') == 'incremental' and not is_incremental() -%}
         {{ return(true) }}
     {%- endif -%}
     {%- set result = run_query('select is_full from ' ~ ref('int_identity_build')) -%}

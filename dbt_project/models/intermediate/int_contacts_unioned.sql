@@ -1,18 +1,41 @@
 -- One row per contact from every channel in the harmonized columns of model spec section 2
 -- (minus customer_id, request_id, cost) plus its normalized identifiers: the boundary between
 -- vendor-specific staging and the identity / request rules.
+--
+-- Incremental: a build replaces the contacts with a source row validated since the last
+-- complete build (macro unioned_changed_contacts), and drops SMS threads that are gone (a
+-- pair sessionized again can cut its messages into other threads; docs/dbt.md, "The scoped
+-- identity chain", item 0).
+-- depends_on: {{ ref('int_identity_build') }}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        on_schema_change='fail',
+        pre_hook=[
+            "{{ delete_changed('contact_id', unioned_changed_contacts()) }}",
+            "{% if is_incremental() %}delete from {{ this }} where channel = 'sms' and contact_id not in (select contact_id from {{ ref('int_sms_contacts_sessionized') }}){% endif %}",
+        ],
+    )
+}}
 with
 
 voice_contacts as (
-    select * from {{ ref('stg_voice__contacts') }}
+    select * from {{ ref('stg_voice__contacts') }} where {{ validated_since() }}
 ),
 
 sms_contacts as (
-    select * from {{ ref('int_sms_contacts_sessionized') }}
+    select * from {{ ref('int_sms_contacts_sessionized') }} where {{ validated_since() }}
 ),
 
 email_tickets as (
-    select * from {{ ref('stg_email__tickets') }}
+    select *
+    from {{ ref('stg_email__tickets') }}
+    where {{ validated_since() }}
+        or ticket_id in (
+            select ticket_id from {{ ref('stg_email__ticket_metrics') }}
+            where {{ validated_since() }}
+        )
 ),
 
 email_ticket_metrics as (
@@ -20,11 +43,11 @@ email_ticket_metrics as (
 ),
 
 chat_conversations as (
-    select * from {{ ref('stg_chat__conversations') }}
+    select * from {{ ref('stg_chat__conversations') }} where {{ validated_since() }}
 ),
 
 messenger_contacts as (
-    select * from {{ ref('int_messenger_contacts_aggregated') }}
+    select * from {{ ref('int_messenger_contacts_aggregated') }} where {{ validated_since() }}
 ),
 
 topic_map as (

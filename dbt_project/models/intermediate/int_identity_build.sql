@@ -11,6 +11,7 @@
 -- When is_full, every model of the chain recomputes all of its rows. Decided here once, before any table of the chain changes, and read by the others
 -- (macro identity_scope_is_full), so they all take the same path.
 {% set last_build = built_relation('int_identity_build') %}
+{% set last_observed = built_relation('int_identifiers_observed') %}
 with
 
 blocklist as (
@@ -83,6 +84,25 @@ final as (
         coalesce(
             (select max(validated_at) from responses), '-infinity'::timestamptz
         ) as responses_validated_at,
+        -- the contacts and CRM rows the scoped build takes as changed: validated after the
+        -- newest of their kind in int_identifiers_observed, the last complete build's
+        -- (int_identity_changed_records; the SMS, Messenger and union models read the sources
+        -- with contacts_since)
+        {%- if last_observed is not none %}
+        (
+            select coalesce(max(validated_at), '-infinity'::timestamptz)
+            from {{ last_observed }}
+            where record_kind = 'contact'
+        ) as contacts_since,
+        (
+            select coalesce(max(validated_at), '-infinity'::timestamptz)
+            from {{ last_observed }}
+            where record_kind = 'crm'
+        ) as crm_since,
+        {%- else %}
+        '-infinity'::timestamptz as contacts_since,
+        '-infinity'::timestamptz as crm_since,
+        {%- endif %}
         false as completed,
     from settings
 )

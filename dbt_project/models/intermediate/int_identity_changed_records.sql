@@ -1,8 +1,9 @@
 -- The records (contacts and CRM rows) whose identity inputs may have changed since the last
 -- complete build of the identity chain: the first step of its scoped rebuild (docs/dbt.md,
 -- "The scoped identity chain"). A record changed when its validated_at is after the newest
--- one of its kind int_identifiers_observed holds (that table is written last in the chain, so
--- it marks the last complete build), or when it is gone: a contact the last build had that
+-- one of its kind int_identifiers_observed holds (int_identity_build.contacts_since and
+-- crm_since; that table is written last in the chain, so it marks the last complete build),
+-- or when it is gone: a contact the last build had that
 -- int_contacts_unioned no longer has (an SMS thread merged into another, a contact that lost
 -- its start). After, not at: a validation run writes a source's rows under one validated_at
 -- in one transaction, and the pipeline's lock keeps validation and dbt apart, so the rows at
@@ -38,21 +39,14 @@ last_contacts as (
     select * from {{ built_relation('int_contacts_identified') }}
 ),
 
-watermarks as (
-    select
-        coalesce(
-            max(validated_at) filter (where record_kind = 'contact'), '-infinity'::timestamptz
-        ) as contacts_validated_at,
-        coalesce(
-            max(validated_at) filter (where record_kind = 'crm'), '-infinity'::timestamptz
-        ) as crm_validated_at,
-    from last_observed
+build as (
+    select * from {{ ref('int_identity_build') }}
 ),
 
 changed_contacts as (
     select contact_id as record_key,
     from contacts
-    where validated_at > (select contacts_validated_at from watermarks)
+    where validated_at > (select contacts_since from build)
 ),
 
 -- both tables of the last build: int_contacts_identified has the contacts without any
@@ -73,7 +67,7 @@ gone_contacts as (
 changed_crm as (
     select 'crm:' || crm_contact_id as record_key,
     from crm_contacts
-    where validated_at > (select crm_validated_at from watermarks)
+    where validated_at > (select crm_since from build)
 ),
 
 final as (

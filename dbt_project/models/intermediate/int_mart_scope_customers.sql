@@ -1,8 +1,8 @@
 -- The customers whose dim_customers row and fct_journey_steps rows the scoped build replaces
 -- (docs/dbt.md, "The scoped identity chain", item 10): the customers of
--- int_mart_scope_contacts in the last build and now, and the customers of the identifier nodes
--- int_identifiers_clustered replaced (int_identity_scope_clusters) in the last build and now
--- (a customer's CRM id, e-mails and phones; a customer with no contact is one too). Any other
+-- int_mart_scope_contacts in the last build and now, and int_identity_scope_customers (the
+-- customers of the identifier nodes int_identifiers_clustered replaced, then and now: a
+-- customer's CRM id, e-mails and phones; a customer with no contact is one too). Any other
 -- customer has the same contacts, answers and identifiers as before, and so the same
 -- requests: every contact of a request that changed is in int_mart_scope_contacts (the
 -- request chain replaces whole requests, then and now), and a request whose only change is
@@ -24,12 +24,8 @@ scope_contacts as (
     select * from {{ ref('int_mart_scope_contacts') }}
 ),
 
-scope_clusters as (
-    select * from {{ ref('int_identity_scope_clusters') }}
-),
-
-clustered as (
-    select * from {{ ref('int_identifiers_clustered') }}
+identity_scope as (
+    select * from {{ ref('int_identity_scope_customers') }}
 ),
 
 {% if full %}
@@ -49,11 +45,7 @@ final as (
     from contacts
     where contact_id in (select contact_id from scope_contacts)
     union
-    select last_customer_id from scope_clusters
-    union
-    select customer_id
-    from clustered
-    where identifier_key in (select identifier_key from scope_clusters)
+    select customer_id from identity_scope
 )
 
 {% endif %}

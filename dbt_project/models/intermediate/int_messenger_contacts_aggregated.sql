@@ -5,14 +5,31 @@
 -- when the page answered and every answer came from the bot (the SMS rule). Protocol numbers
 -- are quoted in message text. A conversation whose messages have not been landed yet has no
 -- start and is left out until they are.
+--
+-- Incremental: a build replaces the conversations whose row or a message was validated since
+-- the last complete build (macro messenger_changed_conversations; docs/dbt.md, "The scoped
+-- identity chain", item 0).
+-- depends_on: {{ ref('int_identity_build') }}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        on_schema_change='fail',
+        pre_hook="{{ delete_changed('source_id', messenger_changed_conversations()) }}",
+    )
+}}
 with
 
 conversations as (
-    select * from {{ ref('stg_messenger__conversations') }}
+    select *
+    from {{ ref('stg_messenger__conversations') }}
+    where conversation_id in ({{ messenger_changed_conversations() }})
 ),
 
 messages as (
-    select * from {{ ref('stg_messenger__messages') }}
+    select *
+    from {{ ref('stg_messenger__messages') }}
+    where conversation_id in ({{ messenger_changed_conversations() }})
 ),
 
 message_facts as (

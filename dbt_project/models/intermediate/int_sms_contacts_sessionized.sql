@@ -8,10 +8,26 @@
 -- before it (an opening sorts first among equal send times). A silence rule would cut threads
 -- whose reply came hours later; keying on the customer number alone would interleave
 -- overlapping threads. The contact is named after its first message: `sms:<sid>`.
+--
+-- Incremental: a build sessionizes again the pairs with a message validated since the last
+-- complete build (macro sms_changed_pairs), whole, and replaces their threads
+-- (docs/dbt.md, "The scoped identity chain", item 0). thread_key and sender_key name the pair.
+-- depends_on: {{ ref('int_identity_build') }}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        on_schema_change='fail',
+        pre_hook="{{ delete_changed(sms_pair_key('thread_key', 'null', 'sender_key'), sms_changed_pairs()) }}",
+    )
+}}
 with
 
 messages as (
-    select * from {{ ref('stg_sms__messages') }}
+    select *
+    from {{ ref('stg_sms__messages') }}
+    where {{ sms_pair_key('customer_phone', 'customer_phone_raw', 'company_phone') }}
+        in ({{ sms_changed_pairs() }})
 ),
 
 ordered as (
@@ -109,6 +125,8 @@ harmonized as (
         -- or changed message can move the cuts of the pair's other threads, and the scoped
         -- identity rebuild takes a contact as changed by this (docs/dbt.md)
         max(validated_at) over (partition by thread_key, sender_key) as validated_at,
+        thread_key,
+        sender_key,
     from threads
 )
 

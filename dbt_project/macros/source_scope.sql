@@ -1,0 +1,91 @@
+{#-
+    The scoped rebuild of the models between staging and the identity chain
+    (int_sms_contacts_sessionized, int_messenger_contacts_aggregated, int_contacts_unioned;
+    docs/dbt.md, "The scoped identity chain", item 0). Each replaces the rows built from source
+    records validated after int_identity_build.contacts_since (the newest contact the last
+    complete build observed): the same records int_identity_changed_records takes as changed,
+    read from staging. Each query below names the keys a model deletes and selects again, so
+    its pre_hook and its select cannot disagree.
+-#}
+
+{% macro delete_changed(key, scope_query) -%}
+    {#- pre_hook of a scoped model: drop the rows whose `key` (an expression over the model's
+        columns) is in `scope_query` (all of them on a full build: contacts_since is -infinity
+        then); the model's select inserts them again as they are now (strategy append, in one
+        transaction). -#}
+    {%- if is_incremental() -%}
+        delete from {{ this }}
+        where {{ key }} in ({{ scope_query }})
+    {%- endif -%}
+{%- endmacro %}
+
+{% macro contacts_since() -%}
+    {#- The watermark of a scoped model's sources: int_identity_build.contacts_since, or
+        -infinity (every row) when the build is full, under --full-refresh, or when the
+        model's table is created now (a first build; a scoped select would leave the table
+        with the scope's rows alone). A SQL expression, not a value fetched while compiling,
+        so the dbt unit tests of these models run it against their fixtures. -#}
+    {%- if flags.FULL_REFRESH or (config.get('materialized') == 'incremental' and not is_incremental()) -%}
+        '-infinity'::timestamptz
+    {%- else -%}
+        (
+            select case when is_full then '-infinity'::timestamptz else contacts_since end
+            from {{ ref('int_identity_build') }}
+        )
+    {%- endif -%}
+{%- endmacro %}
+
+{% macro validated_since(column='validated_at') -%}
+    {#- True for a row validated after contacts_since (and for one without validated_at, which
+        validation never writes: better taken again than lost). -#}
+    coalesce({{ column }} > {{ contacts_since() }}, true)
+{%- endmacro %}
+
+{% macro sms_pair_key(customer_phone, customer_phone_raw, company_phone) -%}
+    coalesce({{ customer_phone }}, {{ customer_phone_raw }}, '') || chr(31) || coalesce({{ company_phone }}, '')
+{%- endmacro %}
+
+{% macro sms_changed_pairs() -%}
+    {#- The (customer number, company number) pairs with a message validated since the last
+        build: a new or changed message can move every cut of its pair, so whole pairs are
+        sessionized again. -#}
+    select distinct {{ sms_pair_key('customer_phone', 'customer_phone_raw', 'company_phone') }}
+    from {{ ref('stg_sms__messages') }}
+    where {{ validated_since() }}
+{%- endmacro %}
+
+{% macro messenger_changed_conversations() -%}
+    {#- Conversations whose own row or any message was validated since the last build. -#}
+    select conversation_id
+    from {{ ref('stg_messenger__conversations') }}
+    where {{ validated_since() }}
+    union
+    select conversation_id
+    from {{ ref('stg_messenger__messages') }}
+    where {{ validated_since() }}
+{%- endmacro %}
+
+{% macro unioned_changed_contacts() -%}
+    {#- Contacts with a source row validated since the last build. An SMS thread carries the
+        newest validated_at of its pair, a Messenger contact the newest of its conversation and
+        messages, so the two models above hand over exactly what they replaced. An e-mail
+        contact changes with its ticket or its metrics. -#}
+    select contact_id from {{ ref('stg_voice__contacts') }}
+    where {{ validated_since() }}
+    union
+    select contact_id from {{ ref('int_sms_contacts_sessionized') }}
+    where {{ validated_since() }}
+    union
+    select contact_id from {{ ref('stg_email__tickets') }}
+    where {{ validated_since() }}
+        or ticket_id in (
+            select ticket_id from {{ ref('stg_email__ticket_metrics') }}
+            where {{ validated_since() }}
+        )
+    union
+    select contact_id from {{ ref('stg_chat__conversations') }}
+    where {{ validated_since() }}
+    union
+    select contact_id from {{ ref('int_messenger_contacts_aggregated') }}
+    where {{ validated_since() }}
+{%- endmacro %}
