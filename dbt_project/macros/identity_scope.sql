@@ -28,7 +28,8 @@
 
 {% macro identity_full_rebuild() -%}
     {#- True when the identity chain has no complete earlier build to scope against:
-        --full-refresh, or one of its incremental tables is missing. int_identity_build
+        --full-refresh, or one of its incremental tables (or a table a scope model reads as
+        the last build's, fct_survey_responses) is missing. int_identity_build
         adds a changed setting and records the answer for the rest of the chain. -#}
     {%- if flags.FULL_REFRESH -%}
         {{ return(true) }}
@@ -47,6 +48,7 @@
         'int_contacts_stitched_to_requests',
         'int_identifiers_aggregated_to_customers',
         'fct_contacts',
+        'fct_survey_responses',
         'fct_requests',
         'fct_journey_steps',
         'dim_customers',

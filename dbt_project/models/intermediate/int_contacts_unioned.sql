@@ -14,7 +14,7 @@
         on_schema_change='fail',
         pre_hook=[
             "{{ delete_changed('contact_id', unioned_changed_contacts()) }}",
-            "{% if is_incremental() %}delete from {{ this }} where channel = 'sms' and contact_id not in (select contact_id from {{ ref('int_sms_contacts_sessionized') }}){% endif %}",
+            "{% if is_incremental() %}delete from {{ this }} as unioned where channel = 'sms' and not exists (select 1 from {{ ref('int_sms_contacts_sessionized') }} as threads where threads.contact_id = unioned.contact_id){% endif %}",
         ],
     )
 }}
