@@ -19,20 +19,26 @@
     {%- endif -%}
 {%- endmacro %}
 
-{% macro contacts_since() -%}
-    {#- The watermark of a scoped model's sources: int_identity_build.contacts_since, or
-        -infinity (every row) when the build is full, under --full-refresh, or when the
-        model's table is created now (a first build; a scoped select would leave the table
-        with the scope's rows alone). A SQL expression, not a value fetched while compiling,
-        so the dbt unit tests of these models run it against their fixtures. -#}
+{% macro build_watermark(column) -%}
+    {#- A watermark of int_identity_build (contacts_since, responses_since) as a SQL
+        expression: -infinity (every row) when the build is full, under --full-refresh, or
+        when the model's table is created now (a first build; a scoped select would leave
+        the table with the scope's rows alone). An expression, not a value fetched while
+        compiling, so the dbt unit tests of these models run it against their fixtures. -#}
     {%- if flags.FULL_REFRESH or (config.get('materialized') == 'incremental' and not is_incremental()) -%}
         '-infinity'::timestamptz
     {%- else -%}
         (
-            select case when is_full then '-infinity'::timestamptz else contacts_since end
+            select case when is_full then '-infinity'::timestamptz else {{ column }} end
             from {{ ref('int_identity_build') }}
         )
     {%- endif -%}
+{%- endmacro %}
+
+{% macro contacts_since() -%}
+    {#- The watermark of the scoped models' source rows: the newest contact the last complete
+        build observed. -#}
+    {{ build_watermark('contacts_since') }}
 {%- endmacro %}
 
 {% macro validated_since(column='validated_at') -%}
@@ -88,4 +94,14 @@
     union
     select contact_id from {{ ref('int_messenger_contacts_aggregated') }}
     where {{ validated_since() }}
+{%- endmacro %}
+
+{% macro changed_responses() -%}
+    {#- The survey answers fct_survey_responses replaces: those validated since the last build
+        (int_identity_build.responses_since) and those on a contact whose customer, request or
+        channel the build may have changed (int_mart_scope_contacts). -#}
+    select response_id
+    from {{ ref('stg_surveys__responses') }}
+    where coalesce(validated_at > {{ build_watermark('responses_since') }}, true)
+        or contact_id in (select contact_id from {{ ref('int_mart_scope_contacts') }})
 {%- endmacro %}
