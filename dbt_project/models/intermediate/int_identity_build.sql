@@ -1,15 +1,15 @@
--- One row: how this build runs the identity and request chains (docs/dbt.md, "The scoped
--- identity chain"). is_full when there is no complete earlier build to scope against
--- (--full-refresh, or a table of the chains is missing), or when a setting their rows depend
--- on changed since the last build: the identifier_blocklist, topic_map, topics and
--- channel_costs seeds, or a var read between staging and the scoped facts (a var added there
--- must be added to the list below). Those change rows of records that did not change, so a scoped
--- build would miss them. Full too when the last build did not finish the chain: its
--- completed stays false until int_identifiers_observed, the chain's last table, is written
--- (its post_hook, in the same transaction), and a build stopped half way has replaced some
--- tables and not others, so the old state the scope models read is no longer one build's.
--- When is_full, every model of the chain recomputes all of its rows. Decided here once, before any table of the chain changes, and read by the others
--- (macro identity_scope_is_full), so they all take the same path.
+-- One row: how this build runs the identity and request chains (docs/dbt.md, "The scoped identity
+-- chain"). is_full when there is no complete earlier build to scope against (--full-refresh, or a
+-- table of the chains is missing), or when a setting their rows depend on changed since the last
+-- build: the identifier_blocklist, topic_map, topics and channel_costs seeds, or a var read
+-- between staging and the scoped facts (a var added there must be added to the list below). Those
+-- change rows of records that did not change, so a scoped build would miss them. Full too when the
+-- last build did not finish the chain: its completed stays false until int_identifiers_observed,
+-- the chain's last table, is written (its post_hook, in the same transaction), and a build stopped
+-- half way has replaced some tables and not others, so the old state the scope models read is no
+-- longer one build's. When is_full, every model of the chain recomputes all of its rows. Decided
+-- here once, before any table of the chain changes, and read by the others (macro
+-- identity_scope_is_full), so they all take the same path.
 {% set last_build = built_relation('int_identity_build') %}
 {% set last_observed = built_relation('int_identifiers_observed') %}
 with
