@@ -134,13 +134,7 @@
 {% macro identity_scope_is_full() -%}
     {#- Whether this build of the identity chain recomputes everything
         (int_identity_build.is_full, decided once, before any table of the chain changes). -#}
-    {%- if not execute or flags.FULL_REFRESH -%}
-        {{ return(true) }}
-    {%- endif -%}
-    {#- an incremental model whose table is created now (first build, or its table was
-        dropped) takes every row, whatever this build's scope: a scoped select would leave it
-        with the scope's rows alone -#}
-    {%- if config.get('materialized') == 'incremental' and not is_incremental() -%}
+    {%- if not execute or takes_every_row() -%}
         {{ return(true) }}
     {%- endif -%}
     {%- set result = run_query('select is_full from ' ~ ref('int_identity_build')) -%}
@@ -148,17 +142,37 @@
 {%- endmacro %}
 
 {% macro delete_identity_scope(key_column, scope_model, scope_column=none) -%}
-    {#- pre_hook of an incremental model of the chain: drop the rows the scope names (all of
-        them when int_identity_build.is_full); the model's select inserts them again as they
-        are now (strategy append, in one transaction). On a first build or --full-refresh
-        there is no table to delete from. -#}
+    {#- pre_hook of an incremental model of the chain: drop the rows whose key_column (or any
+        of several) is in the scope model (delete_changed). -#}
+    {%- set keys = [key_column] if key_column is string else key_column -%}
+    {%- set query = 'select ' ~ (scope_column or keys[0]) ~ ' from ' ~ ref(scope_model) -%}
+    {{ delete_changed(keys, query) }}
+{%- endmacro %}
+
+{% macro delete_changed(key, scope_query) -%}
+    {#- pre_hook of a scoped model: drop the rows whose `key` (an expression over the model's
+        columns, or a list of them: any one) is in `scope_query`, and every row when
+        int_identity_build.is_full; the model's select inserts them again as they are now
+        (strategy append, in one transaction). On a first build or --full-refresh there is no
+        table to delete from. -#}
     {%- if is_incremental() -%}
         delete from {{ this }}
         where (select is_full from {{ ref('int_identity_build') }})
-        {%- for column in ([key_column] if key_column is string else key_column) %}
-            or {{ column }} in (select {{ scope_column or column }} from {{ ref(scope_model) }})
+        {%- for expression in ([key] if key is string else key) %}
+            or {{ expression }} in ({{ scope_query }})
         {%- endfor %}
     {%- endif -%}
+{%- endmacro %}
+
+{% macro takes_every_row() -%}
+    {#- Whether the model being built takes every row whatever this build's scope: under
+        --full-refresh, or when an incremental model's table is created now (a first build,
+        or its table was dropped: a scoped select would leave it with the scope's rows
+        alone). Known while compiling, without a query. -#}
+    {{ return(
+        flags.FULL_REFRESH
+        or (config.get('materialized') == 'incremental' and not is_incremental())
+    ) }}
 {%- endmacro %}
 
 {% macro duckdb__get_where_subquery(relation) -%}

@@ -5,19 +5,8 @@
     records validated after int_identity_build.contacts_since (the newest contact the last
     complete build observed): the same records int_identity_changed_records takes as changed,
     read from staging. Each query below names the keys a model deletes and selects again, so
-    its pre_hook and its select cannot disagree.
+    its pre_hook (delete_changed, macros/identity_scope.sql) and its select cannot disagree.
 -#}
-
-{% macro delete_changed(key, scope_query) -%}
-    {#- pre_hook of a scoped model: drop the rows whose `key` (an expression over the model's
-        columns) is in `scope_query` (all of them on a full build: contacts_since is -infinity
-        then); the model's select inserts them again as they are now (strategy append, in one
-        transaction). -#}
-    {%- if is_incremental() -%}
-        delete from {{ this }}
-        where {{ key }} in ({{ scope_query }})
-    {%- endif -%}
-{%- endmacro %}
 
 {% macro build_watermark(column) -%}
     {#- A watermark of int_identity_build (contacts_since, responses_since) as a SQL
@@ -25,7 +14,7 @@
         when the model's table is created now (a first build; a scoped select would leave
         the table with the scope's rows alone). An expression, not a value fetched while
         compiling, so the dbt unit tests of these models run it against their fixtures. -#}
-    {%- if flags.FULL_REFRESH or (config.get('materialized') == 'incremental' and not is_incremental()) -%}
+    {%- if takes_every_row() -%}
         '-infinity'::timestamptz
     {%- else -%}
         (
@@ -41,10 +30,23 @@
     {{ build_watermark('contacts_since') }}
 {%- endmacro %}
 
-{% macro validated_since(column='validated_at') -%}
-    {#- True for a row validated after contacts_since (and for one without validated_at, which
-        validation never writes: better taken again than lost). -#}
-    coalesce({{ column }} > {{ contacts_since() }}, true)
+{% macro validated_since(watermark='contacts_since', column='validated_at') -%}
+    {#- True for a row validated after the watermark (int_identity_build: contacts_since,
+        crm_since, responses_since), and for one without validated_at, which validation
+        never writes: better taken again than lost. -#}
+    coalesce({{ column }} > {{ build_watermark(watermark) }}, true)
+{%- endmacro %}
+
+{% macro changed_email_tickets() -%}
+    {#- E-mail tickets whose contact changed: the ticket's row or its metrics validated since
+        the last build. -#}
+    select *
+    from {{ ref('stg_email__tickets') }}
+    where {{ validated_since() }}
+        or ticket_id in (
+            select ticket_id from {{ ref('stg_email__ticket_metrics') }}
+            where {{ validated_since() }}
+        )
 {%- endmacro %}
 
 {% macro sms_pair_key(customer_phone, customer_phone_raw, company_phone) -%}
@@ -82,12 +84,7 @@
     select contact_id from {{ ref('int_sms_contacts_sessionized') }}
     where {{ validated_since() }}
     union
-    select contact_id from {{ ref('stg_email__tickets') }}
-    where {{ validated_since() }}
-        or ticket_id in (
-            select ticket_id from {{ ref('stg_email__ticket_metrics') }}
-            where {{ validated_since() }}
-        )
+    select contact_id from ({{ changed_email_tickets() }})
     union
     select contact_id from {{ ref('stg_chat__conversations') }}
     where {{ validated_since() }}
@@ -105,6 +102,6 @@
         name one). -#}
     select response_id
     from {{ ref('stg_surveys__responses') }}
-    where coalesce(validated_at > {{ build_watermark('responses_since') }}, true)
+    where {{ validated_since('responses_since') }}
         or contact_id in (select contact_id from {{ ref('int_mart_scope_contacts') }})
 {%- endmacro %}

@@ -29,13 +29,7 @@ sms_contacts as (
 ),
 
 email_tickets as (
-    select *
-    from {{ ref('stg_email__tickets') }}
-    where {{ validated_since() }}
-        or ticket_id in (
-            select ticket_id from {{ ref('stg_email__ticket_metrics') }}
-            where {{ validated_since() }}
-        )
+    {{ changed_email_tickets() }}
 ),
 
 email_ticket_metrics as (

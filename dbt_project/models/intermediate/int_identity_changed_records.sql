@@ -39,14 +39,10 @@ last_contacts as (
     select * from {{ built_relation('int_contacts_identified') }}
 ),
 
-build as (
-    select * from {{ ref('int_identity_build') }}
-),
-
 changed_contacts as (
     select contact_id as record_key,
     from contacts
-    where validated_at > (select contacts_since from build)
+    where {{ validated_since('contacts_since') }}
 ),
 
 -- both tables of the last build: int_contacts_identified has the contacts without any
@@ -67,7 +63,7 @@ gone_contacts as (
 changed_crm as (
     select 'crm:' || crm_contact_id as record_key,
     from crm_contacts
-    where validated_at > (select crm_since from build)
+    where {{ validated_since('crm_since') }}
 ),
 
 final as (

@@ -26,14 +26,10 @@ final as (
 
 {% else %}
 
-build as (
-    select * from {{ ref('int_identity_build') }}
-),
-
 changed_responses as (
     select response_id, contact_id
     from {{ ref('stg_surveys__responses') }}
-    where validated_at > (select responses_since from build)
+    where {{ validated_since('responses_since') }}
 ),
 
 last_responses as (
