@@ -12,23 +12,10 @@
 -- identity_scope_is_full), so they all take the same path.
 {% set last_build = built_relation('int_identity_build') %}
 {% set last_observed = built_relation('int_identifiers_observed') %}
+{% set last_columns = (
+    adapter.get_columns_in_relation(last_build) | map(attribute='name') | list
+) if last_build is not none else [] %}
 with
-
-blocklist as (
-    select * from {{ ref('identifier_blocklist') }}
-),
-
-topic_map as (
-    select * from {{ ref('topic_map') }}
-),
-
-topics as (
-    select * from {{ ref('topics') }}
-),
-
-channel_costs as (
-    select * from {{ ref('channel_costs') }}
-),
 
 responses as (
     select * from {{ ref('stg_surveys__responses') }}
@@ -37,10 +24,9 @@ responses as (
 settings as (
     select md5(concat_ws(
         chr(31),
-        (select string_agg(b::varchar, chr(30) order by b::varchar) from blocklist as b),
-        (select string_agg(t::varchar, chr(30) order by t::varchar) from topic_map as t),
-        (select string_agg(t::varchar, chr(30) order by t::varchar) from topics as t),
-        (select string_agg(c::varchar, chr(30) order by c::varchar) from channel_costs as c),
+        {% for seed in ['identifier_blocklist', 'topic_map', 'topics', 'channel_costs'] -%}
+        (select string_agg(s::varchar, chr(30) order by s::varchar) from {{ ref(seed) }} as s),
+        {% endfor -%}
         {% for name in [
             'max_identifier_degree',
             'request_window_hours',
@@ -62,7 +48,7 @@ final as (
         {{ identity_full_rebuild() }}
         {%- if last_build is none %}
         {#- the first build: identity_full_rebuild() is true already #}
-        {%- elif 'responses_validated_at' in adapter.get_columns_in_relation(last_build) | map(attribute='name') | list %}
+        {%- elif 'responses_validated_at' in last_columns %}
         or settings.settings_fingerprint is distinct from (
             select max(settings_fingerprint) from {{ last_build }}
         )
@@ -76,7 +62,7 @@ final as (
         -- the survey answers the scoped facts take as changed (int_mart_scope_contacts): those
         -- validated after the newest the last build saw
         -- (none yet: -infinity; a build without the column is full, above)
-        {%- if last_build is not none and 'responses_validated_at' in adapter.get_columns_in_relation(last_build) | map(attribute='name') | list %}
+        {%- if 'responses_validated_at' in last_columns %}
         (select max(responses_validated_at) from {{ last_build }}) as responses_since,
         {%- else %}
         '-infinity'::timestamptz as responses_since,
