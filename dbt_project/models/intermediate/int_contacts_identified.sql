@@ -18,7 +18,7 @@
 }}
 with
 
-scope as (
+scope as not materialized (
     select * from {{ ref('int_identity_scope_contacts') }}
 ),
 

@@ -19,7 +19,7 @@
 }}
 with
 
-observations as (
+observations as not materialized (
     select * from {{ ref('int_identity_scope_observations') }}
 ),
 

@@ -13,7 +13,7 @@
 -- depends_on: {{ ref('int_identity_build') }}
 with
 
-contacts as (
+contacts as not materialized (
     select * from {{ ref('int_contacts_unioned') }}
 ),
 

@@ -9,15 +9,15 @@
 -- depends_on: {{ ref('int_identity_build') }}
 with
 
-scope_nodes as (
+scope_nodes as not materialized (
     select * from {{ ref('int_identity_scope_nodes') }}
 ),
 
-screened as (
+screened as not materialized (
     select * from {{ ref('int_identifiers_screened') }}
 ),
 
-components as (
+components as not materialized (
     select * from {{ ref('int_identifier_components') }}
 ),
 
@@ -29,7 +29,7 @@ final as (
 
 {% else %}
 
-last_clustered as (
+last_clustered as not materialized (
     select * from {{ built_relation('int_identifiers_clustered') }}
 ),
 

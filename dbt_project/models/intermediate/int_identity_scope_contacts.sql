@@ -12,7 +12,7 @@ changed_records as (
     select * from {{ ref('int_identity_changed_records') }}
 ),
 
-scope_clusters as (
+scope_clusters as not materialized (
     select * from {{ ref('int_identity_scope_clusters') }}
 ),
 

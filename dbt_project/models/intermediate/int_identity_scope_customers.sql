@@ -7,7 +7,7 @@
 -- depends_on: {{ ref('int_identity_build') }}
 with
 
-scope_clusters as (
+scope_clusters as not materialized (
     select * from {{ ref('int_identity_scope_clusters') }}
 ),
 

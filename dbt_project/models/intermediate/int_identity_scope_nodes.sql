@@ -10,7 +10,7 @@
 -- depends_on: {{ ref('stg_crm__contacts') }}
 with
 
-changed_records as (
+changed_records as not materialized (
     select * from {{ ref('int_identity_changed_records') }}
 ),
 

@@ -11,7 +11,7 @@
 -- depends_on: {{ ref('int_identity_scope_nodes') }}
 with
 
-changed_records as (
+changed_records as not materialized (
     select * from {{ ref('int_identity_changed_records') }}
 ),
 
@@ -27,7 +27,7 @@ final as (
 
 {% else %}
 
-scope_nodes as (
+scope_nodes as not materialized (
     select * from {{ ref('int_identity_scope_nodes') }}
 ),
 
@@ -35,7 +35,7 @@ current_observations as (
     {{ changed_record_observations('changed_records') }}
 ),
 
-last_observed as (
+last_observed as not materialized (
     select * from {{ built_relation('int_identifiers_observed') }}
 ),
 

@@ -20,7 +20,7 @@ identifiers as (
     select * from {{ ref('int_identifiers_aggregated_to_customers') }}
 ),
 
-scope_contacts as (
+scope_contacts as not materialized (
     select * from {{ ref('int_mart_scope_contacts') }}
 ),
 

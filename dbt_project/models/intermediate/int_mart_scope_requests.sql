@@ -6,7 +6,7 @@
 -- depends_on: {{ ref('int_identity_build') }}
 with
 
-scope_contacts as (
+scope_contacts as not materialized (
     select * from {{ ref('int_mart_scope_contacts') }}
 ),
 

@@ -18,11 +18,11 @@
 }}
 with
 
-scope as (
+scope as not materialized (
     select * from {{ ref('int_request_scope_requests') }}
 ),
 
-links as (
+links as not materialized (
     select * from {{ ref('int_request_links') }}
 ),
 
@@ -48,7 +48,7 @@ contacts as (
         on contacts.contact_id = linked_contacts.contact_id
 ),
 
-components as (
+components as not materialized (
     select * from {{ ref('int_request_components') }}
 ),
 

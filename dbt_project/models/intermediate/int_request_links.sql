@@ -23,11 +23,11 @@
 }}
 with
 
-scope as (
+scope as not materialized (
     select * from {{ ref('int_request_scope_contacts') }}
 ),
 
-all_contacts as (
+all_contacts as not materialized (
     select * from {{ ref('int_contacts_identified') }}
 ),
 

@@ -9,11 +9,11 @@
 -- depends_on: {{ ref('int_identity_build') }}
 with
 
-contacts as (
+contacts as not materialized (
     select * from {{ ref('int_contacts_identified') }}
 ),
 
-identity_scope as (
+identity_scope as not materialized (
     select * from {{ ref('int_identity_scope_contacts') }}
 ),
 

@@ -10,11 +10,11 @@
 -- depends_on: {{ ref('int_request_links') }}
 with
 
-scope as (
+scope as not materialized (
     select * from {{ ref('int_request_scope_contacts') }}
 ),
 
-components as (
+components as not materialized (
     select * from {{ ref('int_request_components') }}
 ),
 
@@ -26,7 +26,7 @@ final as (
 
 {% else %}
 
-links as (
+links as not materialized (
     select * from {{ ref('int_request_links') }}
 ),
 

@@ -16,7 +16,7 @@
 }}
 with
 
-all_contacts as (
+all_contacts as not materialized (
     select * from {{ ref('fct_contacts') }}
 ),
 

@@ -15,7 +15,7 @@
 }}
 with
 
-scope as (
+scope as not materialized (
     select * from {{ ref('int_mart_scope_requests') }}
 ),
 

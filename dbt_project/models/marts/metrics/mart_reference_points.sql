@@ -8,15 +8,15 @@
 --                   at most target_seconds after opening.
 with
 
-contacts as (
+contacts as not materialized (
     select * from {{ ref('fct_contacts') }}
 ),
 
-requests as (
+requests as not materialized (
     select * from {{ ref('fct_requests') }}
 ),
 
-reference_points as (
+reference_points as not materialized (
     select * from {{ ref('reference_points') }}
 ),
 
