@@ -50,6 +50,8 @@ SCOPE_MODELS = {
     "int_identity_changed_records",
     "int_identity_scope_nodes",
     "int_identity_scope_observations",
+    "int_identity_scope_components",
+    "int_identity_scope_component_labels",
     "int_identity_scope_clusters",
     "int_identity_scope_customers",
     "int_identity_scope_contacts",
@@ -380,9 +382,11 @@ def test_late_versions_that_cut_links_rebuild_like_a_build_from_scratch(
     world's late versions never do these, so the new versions are written to raw.* as
     validation writes them (a newer version, a later validated_at) and dbt takes it from
     there: the scoped build must equal a build from scratch. So must the next, whose only change
-    is a survey answer moved to another customer's contact. Then a build after one more late
-    version stops in the middle of the request chain, as a crash would: the next build must
-    be full and equal a build from scratch again."""
+    is a survey answer moved to another customer's contact, and the next, where the records
+    that made the phone shared give it up (it links the stranded part again, through records
+    that did not change). Then a build after one more late version stops in the middle of
+    the request chain, as a crash would: the next build must be full and equal a build from
+    scratch again."""
     srv = make_demo_server(customers=CUSTOMERS)
     srv.set_clock(srv.world.end)
     warehouse = tmp_path / "warehouse.duckdb"
@@ -538,6 +542,38 @@ def test_late_versions_that_cut_links_rebuild_like_a_build_from_scratch(
         ).fetchone()
     assert scope == sorted([(contact_then,), (contact_now,)]), scope
     assert moved == (contact_now,)
+    assert_equals_a_build_from_scratch(warehouse, tmp_path)
+
+    # the sharers give the family phone up again: it is linkable once more and joins the
+    # stranded part to the family, though every record showing them both is unchanged (their
+    # components are found because the records of the scope observations are taken whole:
+    # int_identity_scope_components)
+    with duckdb.connect(str(warehouse)) as con:
+        write_late_versions(
+            con,
+            "crm_contacts",
+            [r for (r,) in sharers],
+            "'2099-01-01T12:00:00.000Z'",
+            "json_object('updatedAt', '2099-01-01T12:00:00.000Z', "
+            "'properties', json_object('phone', ?::varchar))",
+            [None],
+            "late-unshare",
+        )
+    dbt_build(warehouse, target_path=tmp_path / "target")
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        (family_label, shared) = con.execute(
+            "select c.customer_label, s.is_shared from intermediate.int_identifiers_clustered c "
+            "join intermediate.int_identifiers_screened s using (identifier_key) "
+            "where identifier_key = ?",
+            [family_phone],
+        ).fetchone()
+        rejoined = con.execute(
+            "select count(*) from intermediate.int_identifiers_clustered "
+            "where identifier_key in ? and customer_label = ?",
+            [sorted(stranded), family_label],
+        ).fetchone()[0]
+    assert not shared, f"{family_phone} is still shared"
+    assert rejoined == len(stranded), "the stranded part did not rejoin the family"
     assert_equals_a_build_from_scratch(warehouse, tmp_path)
 
     # one more late version (a bridge record again, unchanged); a build that stops in the

@@ -3,7 +3,8 @@
 
     The chain is int_identity_build -> int_identity_changed_records ->
     int_identity_scope_nodes -> int_identity_scope_observations ->
-    int_identifiers_screened -> int_identifier_edges -> int_identifier_components ->
+    int_identifiers_screened -> int_identifier_edges -> int_identity_scope_components ->
+    int_identifier_components ->
     int_identity_scope_clusters -> int_identifiers_clustered -> int_identity_scope_contacts ->
     int_contacts_identified, then the request chain (int_request_scope_contacts ->
     int_request_links -> int_request_components -> int_request_scope_requests ->
@@ -41,6 +42,7 @@
         'int_identifiers_observed',
         'int_identifiers_screened',
         'int_identifier_edges',
+        'int_identifier_components',
         'int_identifiers_clustered',
         'int_contacts_identified',
         'int_request_links',
