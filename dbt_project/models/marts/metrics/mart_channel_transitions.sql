@@ -1,35 +1,22 @@
 -- Channel switches inside requests (model spec section 6): every pair of consecutive contacts
 -- of one request, in (started_at, contact_id) order, counted in the month of the later contact.
 -- Same-channel pairs are kept, so the matrix diagonal shows repeat contacts on one channel.
+-- The pairs are int_request_transitions (incremental by request); this aggregates them.
 with
 
-contacts as (
-    select * from {{ ref('fct_contacts') }}
-),
-
-pairs as (
-    select
-        request_id,
-        {{ reporting_month('started_at') }} as month,
-        lag(channel) over request_order as from_channel,
-        channel as to_channel,
-        {{ seconds_between('lag(started_at) over request_order', 'started_at') }}
-            as gap_seconds,
-        row_number() over request_order as position,
-    from contacts
-    window request_order as (partition by request_id order by started_at, contact_id)
+transitions as (
+    select * from {{ ref('int_request_transitions') }}
 ),
 
 aggregated as (
     select
-        month,
+        {{ reporting_month('started_at') }} as month,
         from_channel,
         to_channel,
         count(*) as transitions,
         quantile_cont(gap_seconds, 0.5) as median_gap_seconds,
-    from pairs
-    where position > 1
-    group by month, from_channel, to_channel
+    from transitions
+    group by all
 ),
 
 final as (
