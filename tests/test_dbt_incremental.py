@@ -4,15 +4,16 @@ The staging models are incremental (delete+insert on the record key, reading onl
 version validated since the last build), and so are the identity chain, request stitching, the
 facts and the customer dimension after them: they replace the rows of the identifiers, components,
 contacts, requests and customers a changed record (or a new survey answer) can reach (docs/dbt.md,
-"The scoped identity chain"). fct_survey_responses and the metric marts are rebuilt in full. This
-test runs the real pipeline stages on a small demo world over HTTP: ingest + GX validation + ``dbt
-build`` with the demo clock at 70 % of the world's window, then the clock moves to the end (new
-contacts and late versions of existing ones), ingest + validation again, and an incremental ``dbt
-build``. The result must equal, table by table (content hash), a build from scratch of a copy of
-the same warehouse, and the advance must really have held the cases that matter: new contacts, a
-late update that merged two customers and one that changed a contact's topic or resolution, and the
-chains must really have been scoped (fewer records than the warehouse holds).
-"""
+"The scoped identity chain"); so are the survey facts and the channel-switch pairs. The metric
+marts are rebuilt in full. This test runs the real pipeline stages on a small demo world over
+HTTP: ingest + GX validation + ``dbt build`` with the demo clock at 70 % of the world's window,
+then the clock moves to the end (new contacts and late versions of existing ones), ingest +
+validation again, and an incremental ``dbt build``. The result must equal, table by table
+(content hash), a build from scratch of a copy of the same warehouse, and the advance must really
+have held the cases that matter: new contacts, a late update that merged two customers and one
+that changed a contact's topic or resolution, and the chains must really have been scoped (fewer
+records than the warehouse holds). Both builds' SQL models are also checked for tables copied
+into CTEs (read from their plans)."""
 
 from __future__ import annotations
 

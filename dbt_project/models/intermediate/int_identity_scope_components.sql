@@ -1,13 +1,13 @@
 -- The nodes whose int_identifier_components row the scoped identity rebuild replaces
--- (docs/dbt.md, "The scoped identity chain", item 4): the nodes that records of
+-- (docs/dbt.md, "The scoped identity chain", item 5): the nodes that records of
 -- int_identity_scope_observations show (the scope nodes among them), gone scope nodes, and
 -- every node of a component any of those was in at the last build. No edge leaves this set:
 -- an edge this build wrote touches a scope node and joins two nodes one scope record shows
 -- (int_identifier_edges), and an edge it kept joins two nodes of one old component. So the
 -- components of these nodes are found from the edges that touch them alone, and every
--- other node keeps its component, label and size. int_identifier_components checks that no
--- component it finds reaches outside. On a full build (int_identity_build.is_full), empty:
--- the components are found over every edge.
+-- other node keeps its component, label and size. int_identity_scope_component_labels fails
+-- the build if a component it finds reaches outside. On a full build
+-- (int_identity_build.is_full), empty: the components are found over every edge.
 {% set full = identity_scope_is_full() %}
 -- depends_on: {{ ref('int_identity_build') }}
 -- depends_on: {{ ref('int_identity_scope_nodes') }}
