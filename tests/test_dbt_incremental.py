@@ -385,8 +385,9 @@ def test_late_versions_that_cut_links_rebuild_like_a_build_from_scratch(
     there: the scoped build must equal a build from scratch. So must the next, whose only change
     is a survey answer moved to another customer's contact, and the next, where the records
     that made the phone shared give it up (it links the stranded part again, through records
-    that did not change). Then a build after one more late version stops in the middle of
-    the request chain, as a crash would: the next build must be full and equal a build from
+    that did not change), and the next, where late versions of two SMS messages stop cutting
+    a thread (its contact is gone). Then a build after one more late version stops in the middle
+    of the request chain, as a crash would: the next build must be full and equal a build from
     scratch again."""
     srv = make_demo_server(customers=CUSTOMERS)
     srv.set_clock(srv.world.end)
@@ -575,6 +576,56 @@ def test_late_versions_that_cut_links_rebuild_like_a_build_from_scratch(
         ).fetchone()[0]
     assert not shared, f"{family_phone} is still shared"
     assert rejoined == len(stranded), "the stranded part did not rejoin the family"
+    assert_equals_a_build_from_scratch(warehouse, tmp_path)
+
+    # late versions of an SMS message that opened a thread and of the closing text before it,
+    # both in lower case: neither cuts the pair any more, so the second thread merges into the
+    # first and its contact is gone (taken as changed: its identifiers and the rows built
+    # from it go too)
+    with duckdb.connect(str(warehouse)) as con:
+        (opener, closing) = con.execute(
+            """
+            with messages as (
+                select
+                    message_id,
+                    is_from_customer,
+                    vendor_direction,
+                    lag(message_id) over pair_order as previous_id,
+                from staging.stg_sms__messages
+                window pair_order as (
+                    partition by coalesce(customer_phone, customer_phone_raw),
+                        coalesce(company_phone, '')
+                    order by sent_at, message_id
+                )
+            )
+            select messages.message_id, messages.previous_id
+            from messages
+            inner join intermediate.int_sms_contacts_sessionized as threads
+                on threads.contact_id = 'sms:' || messages.message_id
+            where messages.is_from_customer and messages.vendor_direction <> 'outbound-api'
+                and messages.previous_id is not null
+            order by messages.message_id
+            limit 1
+            """
+        ).fetchone()
+        late = "Fri, 01 Jan 2099 00:00:00 +0000"
+        write_late_versions(
+            con,
+            "sms_messages",
+            [opener, closing],
+            f"'{late}'",
+            f"json_object('date_updated', '{late}', 'body', lower(raw_json ->> '$.body'))",
+            [],
+            "late-merge",
+        )
+    dbt_build(warehouse, target_path=tmp_path / "target")
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        gone = con.execute(
+            "select (select count(*) from intermediate.int_identity_changed_records "
+            "where record_key = ?), (select count(*) from marts.fct_contacts where contact_id = ?)",
+            [f"sms:{opener}", f"sms:{opener}"],
+        ).fetchone()
+    assert gone == (1, 0), f"sms:{opener} was not taken as gone: {gone}"
     assert_equals_a_build_from_scratch(warehouse, tmp_path)
 
     # one more late version (a bridge record again, unchanged); a build that stops in the

@@ -31,10 +31,6 @@ final as (
 
 {% else %}
 
-last_observed as (
-    select * from {{ built_relation('int_identifiers_observed') }}
-),
-
 last_contacts as (
     select * from {{ built_relation('int_contacts_identified') }}
 ),
@@ -45,15 +41,11 @@ changed_contacts as (
     where {{ validated_since('contacts_since') }}
 ),
 
--- both tables of the last build: int_contacts_identified has the contacts without any
--- identifier, int_identifiers_observed the state the scope compares with
+-- int_contacts_identified holds every contact of the last build, those without any
+-- identifier too. The contacts of int_identifiers_observed are among them: both tables were
+-- written by that build, which completed (a build after an unfinished one is full), so
+-- reading observed as well (10M contact rows at 5M) found nothing more, for 1.2 s.
 gone_contacts as (
-    select last_observed.record_key
-    from last_observed
-    anti join contacts
-        on last_observed.record_key = contacts.contact_id
-    where last_observed.record_kind = 'contact'
-    union
     select last_contacts.contact_id as record_key
     from last_contacts
     anti join contacts
