@@ -3,8 +3,8 @@
 --
 -- Incremental: a build replaces the steps of the customers of int_mart_scope_customers
 -- (docs/dbt.md, "The scoped identity chain", item 10), numbered over all of each one's
--- contacts; channel_switch is taken over all contacts of their requests, which can hold
--- other customers' contacts.
+-- contacts; channel_switch comes from int_request_transitions (the contact before it in its
+-- request, which can be another customer's), complete for every request when this runs.
 -- depends_on: {{ ref('int_identity_build') }}
 {{
     config(
@@ -16,13 +16,9 @@
 }}
 with
 
-all_contacts as not materialized (
-    select * from {{ ref('fct_contacts') }}
-),
-
 contacts as (
     select *
-    from all_contacts
+    from {{ ref('fct_contacts') }}
     where customer_id in (select customer_id from {{ ref('int_mart_scope_customers') }})
 ),
 
@@ -30,15 +26,8 @@ topics as (
     select * from {{ ref('topics') }}
 ),
 
-switches as (
-    select
-        contact_id,
-        coalesce(
-            channel <> lag(channel) over (partition by request_id order by started_at, contact_id),
-            false
-        ) as channel_switch,
-    from all_contacts
-    where request_id in (select request_id from contacts)
+transitions as (
+    select * from {{ ref('int_request_transitions') }}
 ),
 
 steps as (
@@ -53,10 +42,11 @@ steps as (
         lag(contacts.channel) over customer_order as previous_channel,
         {{ seconds_between('lag(contacts.started_at) over customer_order', 'contacts.started_at') }}
             as seconds_since_previous,
-        switches.channel_switch,
+        -- the first contact of a request has no transition: no switch
+        coalesce(transitions.from_channel <> transitions.to_channel, false) as channel_switch,
     from contacts
-    inner join switches
-        on contacts.contact_id = switches.contact_id
+    left join transitions
+        on contacts.contact_id = transitions.contact_id
     left join topics
         on contacts.topic = topics.topic
     window
