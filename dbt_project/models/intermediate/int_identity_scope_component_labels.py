@@ -32,16 +32,14 @@ def model(dbt, session):
     cap = int(dbt.config.get("max_component_identifiers"))
     ((is_full,),) = dbt.ref("int_identity_build").project("is_full").fetchall()
     edges = dbt.ref("int_identifier_edges").project("node_a, node_b")
-    if is_full:
-        arrays = edges.fetchnumpy()
-        components = label_components(arrays["node_a"], arrays["node_b"])
-    else:
-        scope = dbt.ref("int_identity_scope_components")
-        touching = edges.join(scope, "node_a = node_id", how="semi").union(
+    scope = dbt.ref("int_identity_scope_components")
+    if not is_full:
+        edges = edges.join(scope, "node_a = node_id", how="semi").union(
             edges.join(scope, "node_b = node_id", how="semi")
         )
-        arrays = touching.fetchnumpy()
-        components = label_components(arrays["node_a"], arrays["node_b"])
+    arrays = edges.fetchnumpy()
+    components = label_components(arrays["node_a"], arrays["node_b"])
+    if not is_full:
         outside = ~np.isin(components["node"].to_numpy(), scope.fetchnumpy()["node_id"])
         if outside.any():
             raise ValueError(
