@@ -91,7 +91,7 @@ def incremental_staging(target: Path) -> set[str]:
         r["unique_id"].rsplit(".", 1)[-1]
         for r in results
         if r["unique_id"].startswith("model.harmonia.stg_")
-        and "where validated_at >= (" in (r.get("compiled_code") or "")
+        and "where validated_at > (" in (r.get("compiled_code") or "")
         and " as kept" in (r.get("compiled_code") or "")
     }
 

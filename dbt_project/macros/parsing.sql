@@ -61,15 +61,16 @@
 
     Staging models are incremental (delete+insert on their unique_key, docs/dbt.md "Incremental
     staging"). On an incremental run only the raw rows validated since the model was last built
-    are read (`validated_at >=` the newest validated_at in the model: every row validated after
+    are read (`validated_at >` the newest validated_at in the model: every row validated after
     the last build is newer than that, since runs hold the warehouse lock and validation
-    precedes dbt; `>=` re-reads the boundary rows rather than risk missing one), so no older
-    raw row is decompressed or parsed again. The newest of them per record is a candidate;
+    precedes dbt; the rows stamped with that newest value were all committed in one validation
+    slice before that build, so none is missed), so no older raw row is decompressed or parsed
+    again. The newest of them per record is a candidate;
     `keep_newer_versions` then drops a candidate that loses to the row the model already keeps.
     An empty model reads everything. -#}
 {% macro latest_version(relation, version_ts) -%}
     {%- set since -%}
-    validated_at >= (
+    validated_at > (
         select coalesce(max(validated_at), '-infinity'::timestamptz) from {{ this }}
     )
     {%- endset -%}
