@@ -173,7 +173,10 @@ class Warehouse:
         with duckdb.connect(str(path)) as con:
             con.execute("create schema raw")
             con.execute("create schema landing")
-            con.execute("create table landing.batches (batch_id varchar, request_url varchar)")
+            con.execute(
+                "create table landing.batches "
+                "(batch_id varchar, request_url varchar, extracted_at timestamptz)"
+            )
             for table in RAW_TABLES:
                 con.execute(
                     f"""create table raw.{table} (

@@ -68,12 +68,16 @@
     again. The newest of them per record is a candidate;
     `keep_newer_versions` then drops a candidate that loses to the row the model already keeps.
     An empty model reads everything. -#}
-{% macro latest_version(relation, version_ts) -%}
-    {%- set since -%}
+{% macro validated_since_last_build() -%}
+    {#- True for a raw row validated after the newest validated_at of the staging model being
+        built (see latest_version); only for incremental runs. -#}
     validated_at > (
         select coalesce(max(validated_at), '-infinity'::timestamptz) from {{ this }}
     )
-    {%- endset -%}
+{%- endmacro %}
+
+{% macro latest_version(relation, version_ts) -%}
+    {%- set since = validated_since_last_build() -%}
     select *
     from {{ relation }}
     where
