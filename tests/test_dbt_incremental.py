@@ -57,6 +57,8 @@ SCOPE_MODELS = {
     "int_identity_scope_customers",
     "int_identity_scope_contacts",
     "int_request_scope_contacts",
+    "int_request_scope_components",
+    "int_request_scope_component_labels",
     "int_request_scope_requests",
     "int_mart_scope_contacts",
     "int_mart_scope_requests",

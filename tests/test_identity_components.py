@@ -1,10 +1,10 @@
 """The component rule of the identity graph and the request links (``harmonia.graph``).
 
-dbt's unit tests cover SQL models only, and the two components models (int_identifier_components,
-int_request_components) are dbt Python models over ``label_components``. So this file checks
-the function on edge lists built by hand, and a random graph against a breadth-first search
-written here. ``tests/test_dbt_rules.py`` runs both models inside real ``dbt build``s,
-including the cap on an identity component's size.
+dbt's unit tests cover SQL models only, and the two labelling models
+(int_identity_scope_component_labels, int_request_scope_component_labels) are dbt Python models
+over ``label_components``. So this file checks the function on edge lists built by hand, and a
+random graph against a breadth-first search written here. ``tests/test_dbt_rules.py`` runs both
+models inside real ``dbt build``s, including the cap on an identity component's size.
 """
 
 from __future__ import annotations

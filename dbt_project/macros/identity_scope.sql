@@ -7,7 +7,8 @@
     int_identifier_components ->
     int_identity_scope_clusters -> int_identifiers_clustered -> int_identity_scope_contacts ->
     int_contacts_identified, then the request chain (int_request_scope_contacts ->
-    int_request_links -> int_request_components -> int_request_scope_requests ->
+    int_request_links -> int_request_scope_components -> int_request_components ->
+    int_request_scope_requests ->
     int_request_contacts -> int_contacts_stitched_to_requests), and last
     int_identifiers_observed. The scope models compare the records
     staging holds now with int_identifiers_observed as the last complete build left it, which
@@ -46,6 +47,7 @@
         'int_identifiers_clustered',
         'int_contacts_identified',
         'int_request_links',
+        'int_request_components',
         'int_request_contacts',
         'int_contacts_stitched_to_requests',
         'int_identifiers_aggregated_to_customers',

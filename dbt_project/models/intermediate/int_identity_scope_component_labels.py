@@ -22,32 +22,21 @@ that miss an identifier shared by many people (int_identifiers_screened) let it 
 customers into one, and that is the symptom.
 """
 
-import numpy as np
 import pyarrow.compute as pc
-from harmonia.graph import label_components
+from harmonia.graph import label_scope_components
 
 
 def model(dbt, session):
     dbt.config(materialized="table")
     cap = int(dbt.config.get("max_component_identifiers"))
     ((is_full,),) = dbt.ref("int_identity_build").project("is_full").fetchall()
-    edges = dbt.ref("int_identifier_edges").project("node_a, node_b")
-    scope = dbt.ref("int_identity_scope_components")
-    if not is_full:
-        edges = edges.join(scope, "node_a = node_id", how="semi").union(
-            edges.join(scope, "node_b = node_id", how="semi")
-        )
-    arrays = edges.fetchnumpy()
-    components = label_components(arrays["node_a"], arrays["node_b"])
-    if not is_full:
-        outside = ~np.isin(components["node"].to_numpy(), scope.fetchnumpy()["node_id"])
-        if outside.any():
-            raise ValueError(
-                f"{int(outside.sum()):,} nodes of the components found from the edges of "
-                "int_identity_scope_components are not in it, so int_identifier_components "
-                "would keep stale rows for them: the scope misses nodes (docs/dbt.md, the "
-                "scoped identity chain). A --full-refresh build is correct meanwhile."
-            )
+    components = label_scope_components(
+        dbt.ref("int_identifier_edges").project("node_a, node_b"),
+        dbt.ref("int_identity_scope_components"),
+        "node_id",
+        is_full=is_full,
+        model="int_identifier_components",
+    )
     largest = pc.max(components["size"]).as_py() or 0
     if largest > cap:
         raise ValueError(

@@ -1,0 +1,61 @@
+-- The contacts whose int_request_components row the scoped rebuild replaces (docs/dbt.md,
+-- "The scoped identity chain", item 8): the nodes of int_request_scope_contacts, the other
+-- ends of the links this build keeps or writes with an end among them, and every contact of
+-- a component any of those was in at the last build. No link leaves this set: a link this
+-- build wrote has an end in int_request_scope_contacts (int_request_links replaces exactly
+-- those) and its other end is taken here, and a link it kept joins two contacts of one old
+-- component. So the components of these contacts are found from the links that touch them
+-- alone, and every other contact keeps its request_node and size.
+-- int_request_scope_component_labels fails the build if a component it finds reaches
+-- outside. On a full build (int_identity_build.is_full), empty: every link is read then.
+{% set full = identity_scope_is_full() %}
+-- depends_on: {{ ref('int_identity_build') }}
+-- depends_on: {{ ref('int_request_scope_contacts') }}
+-- depends_on: {{ ref('int_request_links') }}
+{% if full %}
+
+select null::bigint as contact_node where false
+
+{% else %}
+
+with
+
+scope as not materialized (
+    select contact_node from {{ ref('int_request_scope_contacts') }}
+),
+
+links as not materialized (
+    select * from {{ ref('int_request_links') }}
+),
+
+-- a new link can join a scope contact to one outside the scope, whose old component then
+-- merges with the scope contact's
+touched as (
+    select contact_node from scope
+    union
+    select node_b from links where node_a in (select contact_node from scope)
+    union
+    select node_a from links where node_b in (select contact_node from scope)
+),
+
+last_components as not materialized (
+    select * from {{ built_relation('int_request_components') }}
+),
+
+last_requests as (
+    select distinct request_node
+    from last_components
+    where contact_node in (select contact_node from touched)
+),
+
+final as (
+    select contact_node from touched
+    union
+    select contact_node
+    from last_components
+    where request_node in (select request_node from last_requests)
+)
+
+select * from final
+
+{% endif %}
