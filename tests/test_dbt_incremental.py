@@ -18,6 +18,7 @@ into CTEs (read from their plans)."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -142,6 +143,24 @@ def assert_no_table_copied_into_a_cte(warehouse: Path, target: Path) -> None:
     assert not copies, "write these CTEs `as not materialized`: " + ", ".join(copies)
 
 
+def scoped_test_rows(warehouse: Path, target: Path) -> dict[str, tuple[int, int]]:
+    """(rows looked at, rows in the table) of each test of the last build that took the
+    `where: "scope: ..."` form (macro duckdb__get_where_subquery), from its compiled SQL."""
+    results = json.loads((target / "run_results.json").read_text())["results"]
+    found: dict[str, tuple[int, int]] = {}
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        for r in results:
+            code = r.get("compiled_code") or ""
+            if not r["unique_id"].startswith("test.") or "dbt_subquery" not in code:
+                continue
+            match = re.search(r"\(\s*(select \* from (\S+)\s.*?)\)\s*dbt_subquery", code, re.S)
+            assert match, r["unique_id"]
+            (tested,) = con.execute(f"select count(*) from ({match[1]})").fetchall()[0]
+            (total,) = con.execute(f"select count(*) from {match[2]}").fetchall()[0]
+            found[r["unique_id"].split(".")[2]] = (tested, total)
+    return found
+
+
 def identity_scope(warehouse: Path) -> tuple[int, int, int, int]:
     """(records taken as changed, records, contacts relabelled, contacts) of the last build."""
     with duckdb.connect(str(warehouse), read_only=True) as con:
@@ -264,6 +283,15 @@ def test_incremental_build_equals_a_build_from_scratch(
     # the staging models took the incremental path: only records with a new version parsed
     assert incremental_staging(target) == STAGING_MODELS
     assert_no_table_copied_into_a_cte(warehouse, target)
+    # the scoped tests (unique and relationships on the chains and facts) looked at some of
+    # their rows, not none and not all
+    looked_at = scoped_test_rows(warehouse, target)
+    assert {"unique_combination_int_request_links_contact_a__contact_b",
+            "relationships_fct_contacts_customer_id__customer_id__ref_dim_customers_",
+            "relationships_fct_journey_steps_contact_id__contact_id__ref_fct_contacts_"} <= set(
+        looked_at
+    ), sorted(looked_at)  # fmt: skip
+    assert all(0 < tested < total for tested, total in looked_at.values()), looked_at
     # and the identity chain a scoped one: some records changed, not all, some contacts kept
     changed, records, relabelled, identified = identity_scope(warehouse)
     assert 0 < changed < records / 2, (changed, records)

@@ -182,26 +182,37 @@
 {% macro duckdb__get_where_subquery(relation) -%}
     {#- dbt's `where` test config (default__get_where_subquery), plus one form of our own for
         the incremental chains:
-        `where: "scope: <column> in <scope model>[.<scope column>]"` tests only the rows whose
-        <column> is in the scope this build replaced (all rows on a full build). For a unique
-        test on <column> that is as strong as testing the table: a duplicate of a replaced
-        row's value has that value too, and rows outside the scope were tested when they
-        were written. A build without the chain's tables (a selection of the metric marts
-        over hand-written facts, as tests/conftest.py builds) has no scope: every row. -#}
+        `where: "scope: <column> in <scope model>[.<scope column>] [or <column> in ...]"`
+        tests only the rows whose <column> is in the scope model (any clause), or all rows on
+        a full build. The clauses name what this build wrote into the tested table and, for
+        a relationships test, what it deleted from the parent table (the models' pre_hooks
+        delete by the same scope models). That is as strong as testing every row, given
+        that the last build passed its tests (a build that fails a test stops before
+        int_identifiers_observed, so the next build is full): a duplicate of a written row's
+        value has that value too, and a row can lose its parent only if it was written now
+        or its parent was deleted now. A build without the chain's tables (a selection of
+        the metric marts over hand-written facts, as tests/conftest.py builds) has no scope:
+        every row. -#}
     {%- set where = config.get('where', '') -%}
     {%- if where and where.startswith('scope:') -%}
-        {%- set column, scope = where[6:].split(' in ') | map('trim') | list -%}
-        {%- set scope_model, scope_column = (scope ~ '.' ~ column).split('.')[:2] -%}
-        {%- if built_relation('int_identity_build') is none or built_relation(scope_model) is none -%}
-            {{ return(relation) }}
-        {%- endif -%}
+        {%- set clauses = [] -%}
+        {%- for clause in where[6:].split(' or ') -%}
+            {%- set column, scope = clause.split(' in ') | map('trim') | list -%}
+            {%- set scope_model, scope_column = (scope ~ '.' ~ column).split('.')[:2] -%}
+            {%- if built_relation('int_identity_build') is none or built_relation(scope_model) is none -%}
+                {{ return(relation) }}
+            {%- endif -%}
+            {%- do clauses.append(
+                column ~ ' in (select ' ~ scope_column ~ ' from ' ~ built_relation(scope_model) ~ ')'
+            ) -%}
+        {%- endfor -%}
         {%- set filtered -%}
             (
                 select * from {{ relation }}
                 where (select is_full from {{ built_relation('int_identity_build') }})
-                    or {{ column }} in (
-                        select {{ scope_column }} from {{ built_relation(scope_model) }}
-                    )
+                {%- for clause in clauses %}
+                    or {{ clause }}
+                {%- endfor %}
             ) dbt_subquery
         {%- endset -%}
         {{ return(filtered) }}
