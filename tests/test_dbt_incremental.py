@@ -416,9 +416,11 @@ def test_late_versions_that_cut_links_rebuild_like_a_build_from_scratch(
     is a survey answer moved to another customer's contact, and the next, where the records
     that made the phone shared give it up (it links the stranded part again, through records
     that did not change), and the next, where late versions of two SMS messages stop cutting
-    a thread (its contact is gone). Then a build after one more late version stops in the middle
-    of the request chain, as a crash would: the next build must be full and equal a build from
-    scratch again."""
+    a thread (its contact is gone), and the next, where a late call quotes the ref of another
+    customer's request (a contact of it two links away from the ref joins the call's request,
+    though neither it nor a contact linked to it is in the request scope). Then a build after
+    one more late version stops in the middle of the request chain, as a crash would: the next
+    build must be full and equal a build from scratch again."""
     srv = make_demo_server(customers=CUSTOMERS)
     srv.set_clock(srv.world.end)
     warehouse = tmp_path / "warehouse.duckdb"
@@ -656,6 +658,89 @@ def test_late_versions_that_cut_links_rebuild_like_a_build_from_scratch(
             [f"sms:{opener}", f"sms:{opener}"],
         ).fetchone()
     assert gone == (1, 0), f"sms:{opener} was not taken as gone: {gone}"
+    assert_equals_a_build_from_scratch(warehouse, tmp_path)
+
+    # a late call version quotes a ref of another customer's request, one with a contact two
+    # links or more away from every contact quoting that ref: the call's request takes in the
+    # whole request, and that contact is neither in the request scope nor at an end of a link
+    # that touches it (only its old component names it: int_request_scope_components)
+    with duckdb.connect(str(warehouse)) as con:
+        star = con.execute(
+            """
+            with contacts as (
+                select contact_id, customer_id, request_id, request_ref
+                from intermediate.int_contacts_stitched_to_requests
+            ),
+            links as (
+                select contact_a, contact_b from intermediate.int_request_links
+                union all
+                select contact_b, contact_a from intermediate.int_request_links
+            ),
+            refs as (
+                select request_ref, any_value(request_id) as request_id
+                from contacts
+                where request_ref is not null
+                group by request_ref
+                having count(distinct request_id) = 1
+            ),
+            near as (
+                select contacts.request_ref, contacts.contact_id
+                from contacts
+                inner join refs using (request_ref)
+                union
+                select contacts.request_ref, links.contact_b
+                from contacts
+                inner join refs using (request_ref)
+                inner join links on links.contact_a = contacts.contact_id
+            )
+            select refs.request_ref, far.contact_id, far.customer_id
+            from refs
+            inner join contacts as far on far.request_id = refs.request_id
+            where far.contact_id not in (
+                select contact_id from near where near.request_ref = refs.request_ref
+            )
+            order by refs.request_ref, far.contact_id
+            limit 1
+            """
+        ).fetchone()
+        assert star, "no request has a contact two links away from the contacts quoting its ref"
+        (star_ref, far_leaf, star_customer) = star
+        (star_caller, star_record) = con.execute(
+            """
+            select contact_id, source_id
+            from intermediate.int_contacts_stitched_to_requests
+            where channel = 'voice' and request_ref is null and customer_id <> ?
+                and customer_id not in (
+                    select customer_id from intermediate.int_contacts_stitched_to_requests
+                    where request_ref = ?
+                )
+            order by contact_id
+            limit 1
+            """,
+            [star_customer, star_ref],
+        ).fetchone()
+        write_late_versions(
+            con,
+            "voice_contacts",
+            [star_record],
+            "(record_version::bigint + 1)::varchar",
+            "json_object('LastUpdateTimestamp', record_version::bigint + 1, "
+            "'Attributes', json_object('protocol', ?::varchar))",
+            [star_ref],
+            "late-star",
+        )
+    dbt_build(warehouse, target_path=tmp_path / "target")
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        reach = con.execute(
+            "select "
+            "(select count(*) from intermediate.int_request_scope_contacts where contact_id = ?), "
+            "(select count(*) from intermediate.int_request_scope_components where contact_node in "
+            "(select node_b from intermediate.int_request_links where contact_b = ?)), "
+            "(select count(distinct request_id) from marts.fct_contacts "
+            "where contact_id in (?, ?))",
+            [far_leaf, far_leaf, far_leaf, star_caller],
+        ).fetchone()
+    assert reach == (0, 1, 1), f"{far_leaf} (scope, old component, requests): {reach}"
     assert_equals_a_build_from_scratch(warehouse, tmp_path)
 
     # one more late version (a bridge record again, unchanged); a build that stops in the
