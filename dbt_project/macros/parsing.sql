@@ -65,9 +65,9 @@
     the last build is newer than that, since runs hold the warehouse lock and validation
     precedes dbt; the rows stamped with that newest value were all committed in one validation
     slice before that build, so none is missed), so no older raw row is decompressed or parsed
-    again. The newest of them per record is a candidate;
-    `keep_newer_versions` then drops a candidate that loses to the row the model already keeps.
-    An empty model reads everything. -#}
+    again. The newest of them per record is a candidate; `keep_newer_versions` then drops a
+    candidate that loses to the row the model already keeps. An empty model reads everything.
+    -#}
 {% macro validated_since_last_build() -%}
     {#- True for a raw row validated after the newest validated_at of the staging model being
         built (see latest_version); only for incremental runs. -#}
