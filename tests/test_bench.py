@@ -168,13 +168,22 @@ def test_history_mode_runs_an_increment_over_each_history(
     monkeypatch.setenv("HARMONIA_DUCKDB_MEMORY_LIMIT", "1GB")
     out = tmp_path / "history.json"
     options = HistoryOptions(
-        sizes=(200, 400), increment_share=0.05, out=out, workdir=tmp_path, keep=tmp_path / "kept"
+        sizes=(200, 400),
+        increment_share=0.05,
+        out=out,
+        workdir=tmp_path,
+        keep=tmp_path / "kept",
+        days=20,
+        same_daily_volume=True,
     )
     run_history(options, say=lambda _: None)
     result = json.loads(out.read_text())
 
     small, large = result["runs"]
     assert large["history_contacts"] > small["history_contacts"]
+    # the same contacts per day: twice the contacts over twice the days
+    assert (small["history_days"], large["history_days"]) == (20, 40)
+    assert (small["history_span_days"], large["history_span_days"]) == (20, 40)
     for run in (small, large):
         assert run["increment_new_contacts"] + run["increment_updated_contacts"] > 0
         assert set(run["increment"]) == {"extract", "validate", "dbt", "report"}

@@ -51,6 +51,14 @@ def bench(
         help="history mode: contacts new or updated, as a share of the smallest history "
         "(the same number of contacts over every history)",
     ),
+    history_days: int = typer.Option(
+        30, min=1, help="history mode: days the smallest history spans (the world's window)"
+    ),
+    same_daily_volume: bool = typer.Option(
+        False,
+        help="history mode: larger histories span proportionally more days (the same "
+        "contacts per day as the smallest), instead of the same days at a higher volume",
+    ),
 ) -> None:
     """Benchmark the pipeline per stage against the demo APIs (server in its own process)."""
     from pathlib import Path
@@ -71,6 +79,8 @@ def bench(
                 keep=Path(keep) if keep else None,
                 save_history=Path(save_history) if save_history else None,
                 history_from=Path(history_from) if history_from else None,
+                days=history_days,
+                same_daily_volume=same_daily_volume,
             ),
             say=typer.echo,
         )

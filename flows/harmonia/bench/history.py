@@ -74,6 +74,18 @@ class HistoryOptions:
     keep: Path | None = None  # each size's working directory is moved to keep/h<size>
     save_history: Path | None = None  # each size's loaded history is copied to DIR/h<size>
     history_from: Path | None = None  # each size's history is copied from DIR/h<size>
+    # the span of the smallest history; with same_daily_volume the larger ones span more days
+    # at the same contacts per day (a bigger history is a longer one), else the same days
+    # (a bigger history is a busier one: the voice and SMS lookbacks re-read more per run)
+    days: int = 30
+    same_daily_volume: bool = False
+
+
+def history_days(size: int, options: HistoryOptions) -> int:
+    """The number of days the world of the history of ``size`` contacts spans."""
+    if not options.same_daily_volume:
+        return options.days
+    return max(1, round(options.days * size / min(options.sizes)))
 
 
 MANIFEST = "history.json"
@@ -141,15 +153,16 @@ def _one_size(
 
     # the same increment (in contacts) over every history: the share is of the smallest
     share = options.increment_share * min(options.sizes) / size
-    say(f"history {size:,}: starting the demo server ...")
-    server = _Server(options.seed, size, increment_share=share)
+    days = history_days(size, options)
+    say(f"history {size:,}: starting the demo server ({days} days) ...")
+    server = _Server(options.seed, size, increment_share=share, days=days)
     info = server.info
     say(
         f"history {size:,}: {info['contacts']:,} contacts; increment: "
         f"{info['increment_new']:,} new + {info['increment_updated']:,} updated"
     )
     dirs = _Dirs(root / f"h{size}")
-    world = {"seed": options.seed, "size": size, "increment_share": share}
+    world = {"seed": options.seed, "size": size, "increment_share": share, "days": days}
     try:
         if options.history_from is not None:
             hist = _saved_history(options.history_from / dirs.root.name, world, info, dirs.root)
@@ -186,6 +199,8 @@ def _one_size(
             shutil.rmtree(dirs.root, ignore_errors=True)
     return {
         "history_contacts": info["contacts"],
+        "history_days": days,
+        "history_span_days": round((info["end"] - info["start"]) / 86400, 3),
         "history_clock": info["history_clock"],
         "history_load": "full extract over HTTP at the history clock"
         + (
@@ -245,6 +260,8 @@ def _saved_history(
             f"{src}: no saved history there ({MANIFEST} missing; make one with --save-history)"
         )
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    # histories saved before the days option existed all span 30 days
+    manifest["world"] = {"days": 30, **manifest["world"]}
     if manifest["world"] != world or manifest["history_clock"] != info["history_clock"]:
         raise ValueError(
             f"{src} holds the history of {manifest['world']} at clock "
@@ -295,6 +312,8 @@ def run_history(options: HistoryOptions, say: Callable[[str], None] = print) -> 
             "when": datetime.now(UTC).isoformat(timespec="seconds"),
             "sizes": sizes,
             "increment_share": options.increment_share,
+            "days_of_smallest_history": options.days,
+            "same_daily_volume": options.same_daily_volume,
             "seed": options.seed,
             "cpus": os.cpu_count(),
             "load_average": [round(x, 2) for x in os.getloadavg()],
@@ -349,7 +368,7 @@ def print_history(result: dict[str, Any]) -> None:
         f"increment {meta['increment_share']:.1%} of the smallest history, the same over each"
     )
     cols = (
-        "history",
+        "history (days)",
         "history s (extract/validate/dbt)",
         "new+upd",
         "inc extract s (records)",
@@ -365,7 +384,7 @@ def print_history(result: dict[str, Any]) -> None:
     for r in result["runs"]:
         h, i = r["history"], r["increment"]
         table.add_row(
-            f"{r['history_contacts']:,}",
+            f"{r['history_contacts']:,} ({r['history_days']} d)",
             " / ".join(f"{h[s]['seconds']:.1f}" for s in ("extract", "validate", "dbt")),
             f"{r['increment_new_contacts']:,}+{r['increment_updated_contacts']:,}",
             f"{i['extract']['seconds']:.1f} ({i['extract']['records']:,})",

@@ -72,14 +72,18 @@ INCREMENTAL_CLOCK_SHARE = 0.99
 
 
 def _serve(
-    seed: int, contacts: int, conn: Connection, increment_share: float | None = None
+    seed: int,
+    contacts: int,
+    conn: Connection,
+    increment_share: float | None = None,
+    days: int = 30,
 ) -> None:
     """Generate the world (timed here, reported back), serve it until told to stop."""
     from harmonia.demo.generator import generate_world
     from harmonia.demo.server import DemoServer
 
     started = time.perf_counter()
-    world = generate_world(seed=seed, contacts=contacts)
+    world = generate_world(seed=seed, contacts=contacts, days=days)
     generate_s = time.perf_counter() - started
     clock = world.start + int((world.end - world.start) * INCREMENTAL_CLOCK_SHARE)
     history: dict[str, Any] = {}
@@ -122,11 +126,13 @@ def _history_clock(world: Any, share: float) -> dict[str, Any]:
 class _Server:
     """The spawned demo server; its clock moves over its admin API."""
 
-    def __init__(self, seed: int, contacts: int, increment_share: float | None = None) -> None:
+    def __init__(
+        self, seed: int, contacts: int, increment_share: float | None = None, days: int = 30
+    ) -> None:
         ctx = multiprocessing.get_context("spawn")
         self._here, there = ctx.Pipe()
         self._proc = ctx.Process(
-            target=_serve, args=(seed, contacts, there, increment_share), daemon=True
+            target=_serve, args=(seed, contacts, there, increment_share, days), daemon=True
         )
         self._proc.start()
         self.info: dict[str, Any] = self._here.recv()
