@@ -28,6 +28,22 @@
     )) }}
 {%- endmacro %}
 
+{% macro with_old_components(touched, components_model, node_column, label_column) -%}
+    {#- The nodes of the CTE `touched` (one column, node_column) and every node of a component
+        one of them was in at the last build: `components_model` as built, read before this
+        build replaces it. The scope of a scoped components pass (int_identity_scope_components,
+        int_request_scope_components), which must hold whole components then and now. -#}
+    select {{ node_column }} from {{ touched }}
+    union
+    select {{ node_column }}
+    from {{ built_relation(components_model) }}
+    where {{ label_column }} in (
+        select {{ label_column }}
+        from {{ built_relation(components_model) }}
+        where {{ node_column }} in (select {{ node_column }} from {{ touched }})
+    )
+{%- endmacro %}
+
 {% macro identity_full_rebuild() -%}
     {#- True when the identity chain has no complete earlier build to scope against:
         --full-refresh, or one of its incremental tables (or a table a scope model reads as

@@ -26,22 +26,8 @@ touched as (
     select node_id from {{ ref('int_identity_scope_observations') }}
 ),
 
-last_components as not materialized (
-    select * from {{ built_relation('int_identifier_components') }}
-),
-
-last_labels as (
-    select distinct label_id
-    from last_components
-    where node_id in (select node_id from touched)
-),
-
 final as (
-    select node_id from touched
-    union
-    select node_id
-    from last_components
-    where label_id in (select label_id from last_labels)
+    {{ with_old_components('touched', 'int_identifier_components', 'node_id', 'label_id') }}
 )
 
 select * from final

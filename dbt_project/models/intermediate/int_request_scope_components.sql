@@ -41,22 +41,8 @@ touched as (
     select node_a from links where node_b in (select contact_node from scope)
 ),
 
-last_components as not materialized (
-    select * from {{ built_relation('int_request_components') }}
-),
-
-last_requests as (
-    select distinct request_node
-    from last_components
-    where contact_node in (select contact_node from touched)
-),
-
 final as (
-    select contact_node from touched
-    union
-    select contact_node
-    from last_components
-    where request_node in (select request_node from last_requests)
+    {{ with_old_components('touched', 'int_request_components', 'contact_node', 'request_node') }}
 )
 
 select * from final
