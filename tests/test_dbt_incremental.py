@@ -85,11 +85,16 @@ def content_hashes(warehouse: Path) -> dict[str, tuple[int, str]]:
         }
 
 
+def run_results(target: Path) -> list[dict]:
+    """The results of the last dbt command whose target path is ``target``."""
+    return json.loads((target / "run_results.json").read_text())["results"]
+
+
 def incremental_staging(target: Path) -> set[str]:
     """Staging models the last build ran incrementally: their compiled SQL (dbt's
     run_results.json) reads only the raw rows validated since the model's watermark and
     compares them with the rows it keeps (macros latest_version, keep_newer_versions)."""
-    results = json.loads((target / "run_results.json").read_text())["results"]
+    results = run_results(target)
     return {
         r["unique_id"].rsplit(".", 1)[-1]
         for r in results
@@ -108,7 +113,7 @@ def tables_copied_into_ctes(warehouse: Path, target: Path) -> list[str]:
     the two reads they replaced took a fraction of that. Such CTEs are written ``as not
     materialized``. Found from the plans (``explain (format json)``) of the compiled SQL.
     """
-    results = json.loads((target / "run_results.json").read_text())["results"]
+    results = run_results(target)
     copies: list[str] = []
 
     def copied(node: dict) -> bool:
@@ -146,7 +151,7 @@ def assert_no_table_copied_into_a_cte(warehouse: Path, target: Path) -> None:
 def scoped_test_rows(warehouse: Path, target: Path) -> dict[str, tuple[int, int]]:
     """(rows looked at, rows in the table) of each test of the last build that took the
     `where: "scope: ..."` form (macro duckdb__get_where_subquery), from its compiled SQL."""
-    results = json.loads((target / "run_results.json").read_text())["results"]
+    results = run_results(target)
     found: dict[str, tuple[int, int]] = {}
     with duckdb.connect(str(warehouse), read_only=True) as con:
         for r in results:
@@ -251,6 +256,22 @@ def write_late_versions(
         qualify row_number() over (partition by record_id order by validated_at desc) = 1
         """,
         [*params, record_ids],
+    )
+
+
+def write_late_call_quoting(
+    con: duckdb.DuckDBPyConnection, record_id: str, ref: str, tag: str
+) -> None:
+    """A late version of the Amazon Connect contact ``record_id`` that quotes protocol ``ref``."""
+    write_late_versions(
+        con,
+        "voice_contacts",
+        [record_id],
+        "(record_version::bigint + 1)::varchar",
+        "json_object('LastUpdateTimestamp', record_version::bigint + 1, "
+        "'Attributes', json_object('protocol', ?::varchar))",
+        [ref],
+        tag,
     )
 
 
@@ -475,16 +496,7 @@ def test_late_versions_that_cut_links_rebuild_like_a_build_from_scratch(
             limit 1
             """
         ).fetchone()
-        write_late_versions(
-            con,
-            "voice_contacts",
-            [caller_record],
-            "(record_version::bigint + 1)::varchar",
-            "json_object('LastUpdateTimestamp', record_version::bigint + 1, "
-            "'Attributes', json_object('protocol', ?::varchar))",
-            [protocol],
-            "late-ref",
-        )
+        write_late_call_quoting(con, caller_record, protocol, "late-ref")
         crm_version = "'2099-01-01T00:00:00.000Z'"
         crm_patch = (
             "json_object('updatedAt', '2099-01-01T00:00:00.000Z', "
@@ -719,16 +731,7 @@ def test_late_versions_that_cut_links_rebuild_like_a_build_from_scratch(
             """,
             [star_customer, star_ref],
         ).fetchone()
-        write_late_versions(
-            con,
-            "voice_contacts",
-            [star_record],
-            "(record_version::bigint + 1)::varchar",
-            "json_object('LastUpdateTimestamp', record_version::bigint + 1, "
-            "'Attributes', json_object('protocol', ?::varchar))",
-            [star_ref],
-            "late-star",
-        )
+        write_late_call_quoting(con, star_record, star_ref, "late-star")
     dbt_build(warehouse, target_path=tmp_path / "target")
     with duckdb.connect(str(warehouse), read_only=True) as con:
         reach = con.execute(
