@@ -1,6 +1,7 @@
 """The landing zone's key, on a real DuckDB file: a schema-1 landing zone (keyed by its four
-columns) is migrated on open without losing or changing a row, and the 128-bit ``record_key``
-that replaced the four-column key still tells every record apart and skips every repeat."""
+columns) and a schema-2 one (a plain MD5 key) are migrated on open without losing or changing
+a row; the 128-bit ``record_key`` still tells every record apart and skips every repeat, and
+starts with the day of the record's version whatever its format and the session's time zone."""
 
 from __future__ import annotations
 
@@ -9,7 +10,13 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from harmonia.extract.landing import SCHEMA_VERSION, Landing, PageBatch, key_records
+from harmonia.extract.landing import (
+    RECORD_KEY_SQL,
+    SCHEMA_VERSION,
+    Landing,
+    PageBatch,
+    key_records,
+)
 
 # landing.records as schema 1 created it (before record_key)
 SCHEMA_1_RECORDS = """
@@ -91,6 +98,88 @@ def test_a_schema_1_landing_zone_is_migrated_row_for_row(tmp_path: Path) -> None
     with Landing(path) as landing:
         (n,) = landing.conn.execute("select count(*) from landing.records").fetchone()
     assert n == 1002
+
+
+# landing.records as schema 2 keyed it: the MD5 alone
+SCHEMA_2_KEY = (
+    "md5_number(concat_ws(chr(31), source, entity, length(record_id), record_id, record_version))"
+)
+
+
+def test_a_schema_2_landing_zone_is_rekeyed_row_for_row(tmp_path: Path) -> None:
+    path = tmp_path / "warehouse.duckdb"
+    with Landing(path) as landing:  # today's tables, then made into schema 2's
+        con = landing.conn
+        con.execute("delete from landing.schema_migrations")
+        con.execute("insert into landing.schema_migrations values (2, now())")
+        con.execute(
+            "insert into landing.records select 'voice', 'contacts', 'c' || i, "
+            "(1780000000 + i * 3600)::varchar, json_object('id', 'c' || i, 'n', i), 'run-0', "
+            f"'b0', 1, 'https://voice.test/contacts', now(), {SCHEMA_2_KEY} "
+            "from (select i, 'voice' as source, 'contacts' as entity, 'c' || i as record_id, "
+            "(1780000000 + i * 3600)::varchar as record_version from range(2000) t(i))"
+        )
+        before = con.execute(f"select {COLUMNS} from landing.records order by all").fetchall()
+
+    with Landing(path) as landing:
+        con = landing.conn
+        after = con.execute(f"select {COLUMNS} from landing.records order by all").fetchall()
+        versions = sorted(
+            v for (v,) in con.execute("select version from landing.schema_migrations").fetchall()
+        )
+        days = con.execute(
+            "select count(*) filter (where record_key >> 112 = "
+            "(record_version::bigint // 86400)), count(distinct record_key), count(*) "
+            "from landing.records"
+        ).fetchone()
+        leftovers = con.execute(
+            "select count(*) from information_schema.tables where table_name = 'records_v2'"
+        ).fetchone()
+    assert after == before
+    assert versions == [2, SCHEMA_VERSION]
+    assert days == (2000, 2000, 2000)
+    assert leftovers == (0,)
+
+    # the rekeyed rows are known to the new key; a new version lands
+    def page(ids: list[int], shift: int = 0) -> list[dict]:
+        return [{"id": f"c{i}", "updated_at": str(1780000000 + i * 3600 + shift)} for i in ids]
+
+    assert _land(path, page([0, 1000, 1999]), page=2) == (0, 3)
+    assert _land(path, page([5], shift=1) + page([6]), page=3) == (1, 1)
+    # the primary key is there: a repeat inserted by hand is refused
+    with Landing(path) as landing, pytest.raises(duckdb.ConstraintException):
+        landing.conn.execute("insert into landing.records select * from landing.records limit 1")
+
+
+@pytest.mark.parametrize("time_zone", ["UTC", "America/Sao_Paulo", "Asia/Tokyo"])
+def test_record_key_starts_with_the_version_day_in_every_format(
+    tmp_path: Path, time_zone: str
+) -> None:
+    # one version of each API's format (and a malformed one); the day is read from the text,
+    # so a machine in another time zone keys the same record the same way
+    versions = {
+        "1780603165": "2026-06-04",  # epoch seconds (Amazon Connect, Intercom)
+        "1780603165.25": "2026-06-04",
+        "1780603165123": "2026-06-04",  # epoch milliseconds
+        "2021-03-25T10:19:36.000Z": "2021-03-25",  # HubSpot
+        "2026-06-11T23:31:34Z": "2026-06-11",  # Zendesk
+        "2026-10-31T00:56:16+0000": "2026-10-31",  # Meta
+        "Wed, 28 Oct 2026 21:44:58 +0000": "2026-10-28",  # Twilio
+        "v1": "1970-01-01",  # no date: day 0
+        "": "1970-01-01",
+    }
+    path = tmp_path / "warehouse.duckdb"
+    with Landing(path) as landing:
+        landing.conn.execute(f"set TimeZone = '{time_zone}'")
+        records = [{"id": f"r{i}", "updated_at": v} for i, v in enumerate(versions)]
+        (result,) = landing.land([_page(records)], run_id="run-1")
+        rows = landing.conn.execute(
+            "select record_version, (date '1970-01-01' + (record_key >> 112)::integer)::varchar, "
+            f"record_key = {RECORD_KEY_SQL} from landing.records"
+        ).fetchall()
+    assert result.landed == len(versions)
+    assert {v: day for v, day, _ in rows} == versions
+    assert all(same for _, _, same in rows)
 
 
 def test_record_key_tells_apart_ids_and_versions_that_concatenate_alike(tmp_path: Path) -> None:

@@ -11,11 +11,19 @@ as its children's records (messages).
 
 Records are inserted as a whole through an Arrow table; the primary key's index skips
 repeats (already landed, or twice in the same page), which are counted as duplicates. The key
-indexed is ``record_key``, a 128-bit MD5 of (source, entity, record id, version) — not the four
-strings themselves: DuckDB's ``insert or ignore`` into an index of four varchars got slower with
-every row already in the table (2M rows in 42 s, 3M in 86 s), into one 128-bit integer it stays
-near linear (3M in 21 s). A collision of two different keys (odds about n²/2¹²⁹) would be
-counted as a duplicate; the four columns stay in the table as they were.
+indexed is ``record_key``, one 128-bit integer — not the four strings themselves: DuckDB's
+``insert or ignore`` into an index of four varchars got slower with every row already in the
+table (2M rows in 42 s, 3M in 86 s), into one 128-bit integer it stays near linear (3M in 21 s).
+
+Its top 16 bits are the day of the record's version (``VERSION_DAY_SQL``), the other 112 the
+MD5 of (source, entity, record id, version). The day puts the records a run sees — new versions
+and the lookback's re-reads, all recent — in one corner of the index: DuckDB loads an index's
+nodes from the file as lookups reach them, so a random key made every run read most of the
+index, in proportion to the history (schema 2: a 10k-contact increment over 15.4M landed
+records spent ~3 s and ~700 MiB on it), while a day-first key reads the newest days'
+(``docs/performance.md``, "Tenth round"). A collision of two different keys (odds about
+n²/2¹¹³ within one day) would be counted as a duplicate; the four columns stay in the table
+as they were.
 """
 
 from __future__ import annotations
@@ -37,17 +45,36 @@ import pyarrow as pa
 from harmonia.extract.paginators import dig
 from harmonia.settings import limit_duckdb_memory
 
-SCHEMA_VERSION = 2  # 2: landing.records keyed by record_key (was the four columns)
+SCHEMA_VERSION = 3
+# 2: landing.records keyed by record_key (was the four columns); 3: record_key starts with the
+# version's day
 
-# The record's identity as one 128-bit integer. The id's length goes in first so no choice of
-# id and version can read as another (the source and entity names are ours).
+# The day of a record's version, as days since 1970-01-01 in 0..65535, 0 when it reads as no
+# date. Every API's version is a time: epoch seconds (Amazon Connect, Intercom, our surveys),
+# epoch milliseconds, ISO 8601 (Zendesk, HubSpot, Meta) or RFC 2822 (Twilio). Read from the
+# text alone, never through the session's time zone, so a key is the same on every machine;
+# the day a date carries as written is enough for locality.
+VERSION_DAY_SQL = """least(65535, greatest(0, coalesce(
+    case
+        when regexp_full_match(record_version, '[0-9]{9,11}([.][0-9]+)?')
+            then floor(record_version::double / 86400)::integer
+        when regexp_full_match(record_version, '[0-9]{12,14}')
+            then floor(record_version::double / 86400000)::integer
+        else coalesce(
+            try_cast(left(record_version, 10) as date),
+            try_strptime(substr(record_version, 6, 11), '%d %b %Y')::date
+        ) - date '1970-01-01'
+    end, 0)))"""
+
+# The record's identity as one 128-bit integer: the version's day, then 112 bits of the MD5.
+# The id's length goes in first so no choice of id and version can read as another (the source
+# and entity names are ours).
 RECORD_KEY_SQL = (
-    "md5_number(concat_ws(chr(31), source, entity, length(record_id), record_id, record_version))"
+    f"(({VERSION_DAY_SQL})::uhugeint << 112) | (md5_number(concat_ws(chr(31), source, entity, "
+    "length(record_id), record_id, record_version)) >> 16)"
 )
 
-DDL = [
-    "create schema if not exists landing",
-    """
+RECORDS_DDL = """
     create table if not exists landing.records (
         source varchar not null,
         entity varchar not null,
@@ -61,7 +88,11 @@ DDL = [
         extracted_at timestamptz not null,
         record_key uhugeint primary key
     )
-    """,
+"""
+
+DDL = [
+    "create schema if not exists landing",
+    RECORDS_DDL,
     """
     create table if not exists landing.batches (
         batch_id varchar primary key,
@@ -120,13 +151,20 @@ def ensure_landing_schema(conn: duckdb.DuckDBPyConnection) -> None:
     record the schema version — in one transaction."""
     conn.begin()
     try:
-        legacy = _has_legacy_records(conn)
-        if legacy:
-            conn.execute("alter table landing.records rename to records_v1")
+        columns = _records_columns(conn)
+        if columns:
+            old = (
+                "records_v1"
+                if "record_key" not in columns
+                else "records_v2"
+                if _schema_version(conn) == 2
+                else None
+            )
+            if old is not None:
+                conn.execute(f"alter table landing.records rename to {old}")
+                _migrate_records(old, conn)
         for statement in DDL:
             conn.execute(statement)
-        if legacy:
-            _migrate_records_v1(conn)
         conn.execute(
             "insert into landing.schema_migrations select ?, ? "
             "where not exists (select 1 from landing.schema_migrations where version = ?)",
@@ -138,30 +176,53 @@ def ensure_landing_schema(conn: duckdb.DuckDBPyConnection) -> None:
         raise
 
 
-def _has_legacy_records(conn: duckdb.DuckDBPyConnection) -> bool:
-    """A landing.records of schema 1: keyed by its four columns, without ``record_key``."""
-    columns = {
+def _records_columns(conn: duckdb.DuckDBPyConnection) -> set[str]:
+    """The columns of landing.records; none when there is no landing zone yet. Without
+    ``record_key`` it is schema 1 (keyed by its four columns)."""
+    return {
         name
         for (name,) in conn.execute(
             "select column_name from information_schema.columns "
             "where table_schema = 'landing' and table_name = 'records'"
         ).fetchall()
     }
-    return bool(columns) and "record_key" not in columns
 
 
-def _migrate_records_v1(conn: duckdb.DuckDBPyConnection) -> None:
-    """Copy schema 1's rows into the keyed table, every row as it was."""
+def _schema_version(conn: duckdb.DuckDBPyConnection) -> int | None:
+    """The newest schema version recorded, None for a new landing zone."""
+    exists = conn.execute(
+        "select count(*) from information_schema.tables "
+        "where table_schema = 'landing' and table_name = 'schema_migrations'"
+    ).fetchall()
+    if not exists[0][0]:
+        return None
+    return conn.execute("select max(version) from landing.schema_migrations").fetchall()[0][0]
+
+
+def _migrate_records(old: str, conn: duckdb.DuckDBPyConnection) -> None:
+    """Copy an older landing.records (renamed to ``old``) into one keyed as this schema keys it,
+    every row as it was.
+
+    The rows go in in key order and the primary key comes after them (``alter table``): its
+    index is then laid out in key order, so a run reads only the newest days' part of it. Built
+    row by row as landed (or under a key declared first) the layout follows the old table's
+    order, and lookups of recent keys read most of the index (15M synthetic rows: 2.65 s
+    against 0.29 s for 60,000 lookups); declared first it also failed to commit 15M rows in
+    1 GB. The old key was unique, so the new one must be: the counts are compared.
+    """
+    conn.execute(DDL[0])
+    conn.execute(RECORDS_DDL.replace(" primary key", ""))
     conn.execute(
-        "insert into landing.records select source, entity, record_id, record_version, raw_json, "
-        f"run_id, batch_id, page_number, request_url, extracted_at, {RECORD_KEY_SQL} "
-        "from landing.records_v1"
+        f"insert into landing.records select source, entity, record_id, record_version, "
+        f"raw_json, run_id, batch_id, page_number, request_url, extracted_at, {RECORD_KEY_SQL} "
+        f"from landing.{old} order by 11"
     )
-    (before,) = conn.execute("select count(*) from landing.records_v1").fetchone()  # type: ignore[misc]
-    (after,) = conn.execute("select count(*) from landing.records").fetchone()  # type: ignore[misc]
-    if before != after:  # the old key was unique, so the new one must be too
+    conn.execute("alter table landing.records add primary key (record_key)")
+    (before,) = conn.execute(f"select count(*) from landing.{old}").fetchall()[0]
+    (after,) = conn.execute("select count(*) from landing.records").fetchall()[0]
+    if before != after:
         raise RuntimeError(f"landing migration copied {after} of {before} records; rolled back")
-    conn.execute("drop table landing.records_v1")
+    conn.execute(f"drop table landing.{old}")
 
 
 def dump_record(record: Any) -> str:
