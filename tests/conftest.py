@@ -61,8 +61,9 @@ def prefect_harness() -> Iterator[str]:
 @pytest.fixture(scope="session")
 def metrics_edge_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Hand-built fct_* tables (tests/metric_facts.py: a seeded world plus edge cases) with the
-    metric marts built on them by real dbt (``marts.metrics`` and the contact pairs of
-    ``int_request_transitions`` only, reporting timezone ``metric_facts.EDGE_TIMEZONE``).
+    metric marts built on them by real dbt (``marts.metrics``, the contact pairs of
+    ``int_request_transitions`` and the customer months of ``int_customer_activity_months``
+    only, reporting timezone ``metric_facts.EDGE_TIMEZONE``).
     Read-only for tests: copy it before changing it."""
     from harmonia.transform import dbt_build
     from metric_facts import EDGE_TIMEZONE, write_facts
@@ -72,7 +73,12 @@ def metrics_edge_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     write_facts(warehouse)
     dbt_build(
         warehouse,
-        select=["reference_points", "int_request_transitions", "marts.metrics"],
+        select=[
+            "reference_points",
+            "int_request_transitions",
+            "int_customer_activity_months",
+            "marts.metrics",
+        ],
         vars={"reporting_timezone": EDGE_TIMEZONE},
         target_path=root / "target",
     )

@@ -216,7 +216,7 @@ def drop_dbt_relations(warehouse: Path) -> None:
 
 
 def built_from_scratch(
-    warehouse: Path, tmp_path: Path, vars: dict[str, int] | None = None
+    warehouse: Path, tmp_path: Path, vars: dict[str, object] | None = None
 ) -> dict[str, tuple[int, str]]:
     """content_hashes of a copy of ``warehouse`` with every dbt relation dropped and built from
     raw.* alone (``vars`` as the build compared with had them)."""
@@ -341,6 +341,18 @@ def test_incremental_build_equals_a_build_from_scratch(
     dbt_build(warehouse, target_path=target)
     assert content_hashes(warehouse) == want
     assert identity_scope(warehouse)[:1] == (0,)
+
+    # another reporting timezone moves contacts across month ends: the customer months are
+    # computed again, every one (int_customer_activity_months), and the chain stays scoped
+    # (the timezone is read after the facts)
+    sao_paulo = {"reporting_timezone": "America/Sao_Paulo"}
+    dbt_build(warehouse, target_path=target, vars=sao_paulo)
+    assert identity_scope(warehouse)[:1] == (0,)
+    assert content_hashes(warehouse) == built_from_scratch(warehouse, tmp_path, sao_paulo)
+    moved = sorted(t for t in want if content_hashes(warehouse).get(t) != want[t])
+    assert "intermediate.int_customer_activity_months" in moved, moved
+    dbt_build(warehouse, target_path=target)  # and back: as before
+    assert content_hashes(warehouse) == want
 
     # the chains' unique tests check the rows the last build replaced (where: "scope: ..."): a
     # duplicate among them fails; one of a contact no build touched is not looked at again

@@ -1,17 +1,11 @@
 -- Customer retention by cohort (model spec section 6): customers grouped by the month of their
 -- first contact, and the share of each cohort with any contact 0, 1, 2, ... months later, up
--- to the last month with contacts (months with no active customer are rows with 0).
+-- to the last month with contacts (months with no active customer are rows with 0). The
+-- months come from int_customer_activity_months, kept per customer by the scoped build.
 with
 
-contacts as (
-    select * from {{ ref('fct_contacts') }}
-),
-
-active_months as (
-    select distinct
-        customer_id,
-        {{ reporting_month('started_at') }} as activity_month,
-    from contacts
+active_months as not materialized (
+    select customer_id, activity_month, from {{ ref('int_customer_activity_months') }}
 ),
 
 cohorts as (
