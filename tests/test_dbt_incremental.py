@@ -309,7 +309,8 @@ def test_incremental_build_equals_a_build_from_scratch(
     looked_at = scoped_test_rows(warehouse, target)
     assert {"unique_combination_int_request_links_contact_a__contact_b",
             "relationships_fct_contacts_customer_id__customer_id__ref_dim_customers_",
-            "relationships_fct_journey_steps_contact_id__contact_id__ref_fct_contacts_"} <= set(
+            "relationships_fct_journey_steps_contact_id__contact_id__ref_fct_contacts_",
+            "unique_fct_journey_steps_contact_id"} <= set(
         looked_at
     ), sorted(looked_at)  # fmt: skip
     assert all(0 < tested < total for tested, total in looked_at.values()), looked_at
