@@ -201,3 +201,14 @@ def dbt_docs_generate(warehouse_path: Path | str, *, target_path: Path | None = 
     if result.exception is not None or not result.success:
         raise DbtBuildError("docs generate", [("dbt", "error", str(result.exception))])
     return (target_path or DBT_PROJECT_DIR / "target") / "index.html"
+
+
+def dbt_parse(warehouse_path: Path | str, *, target_path: Path | None = None) -> None:
+    """``dbt parse``: write the manifest (and its partial-parse state) to ``target_path``.
+
+    The warehouse path is part of the profile, so a target directory moved beside a copied
+    warehouse no longer matches it and the next command would parse the project in full.
+    """
+    result = _invoke(["parse", *_common_args(target_path, None)], Path(warehouse_path))
+    if result.exception is not None or not result.success:
+        raise DbtBuildError("parse", [("dbt", "error", str(result.exception))])
