@@ -151,18 +151,10 @@ def ensure_landing_schema(conn: duckdb.DuckDBPyConnection) -> None:
     record the schema version — in one transaction."""
     conn.begin()
     try:
-        columns = _records_columns(conn)
-        if columns:
-            old = (
-                "records_v1"
-                if "record_key" not in columns
-                else "records_v2"
-                if _schema_version(conn) == 2
-                else None
-            )
-            if old is not None:
-                conn.execute(f"alter table landing.records rename to {old}")
-                _migrate_records(old, conn)
+        old = _records_to_migrate(conn)
+        if old is not None:
+            conn.execute(f"alter table landing.records rename to {old}")
+            _migrate_records(old, conn)
         for statement in DDL:
             conn.execute(statement)
         conn.execute(
@@ -176,16 +168,22 @@ def ensure_landing_schema(conn: duckdb.DuckDBPyConnection) -> None:
         raise
 
 
-def _records_columns(conn: duckdb.DuckDBPyConnection) -> set[str]:
-    """The columns of landing.records; none when there is no landing zone yet. Without
-    ``record_key`` it is schema 1 (keyed by its four columns)."""
-    return {
+def _records_to_migrate(conn: duckdb.DuckDBPyConnection) -> str | None:
+    """The name an older landing.records is renamed to before its rows are migrated:
+    ``records_v1`` for schema 1 (keyed by its four columns, no ``record_key``), ``records_v2``
+    for schema 2 (a plain MD5 key); None for today's table or no landing zone yet."""
+    columns = {
         name
         for (name,) in conn.execute(
             "select column_name from information_schema.columns "
             "where table_schema = 'landing' and table_name = 'records'"
         ).fetchall()
     }
+    if not columns:
+        return None
+    if "record_key" not in columns:
+        return "records_v1"
+    return "records_v2" if _schema_version(conn) == 2 else None
 
 
 def _schema_version(conn: duckdb.DuckDBPyConnection) -> int | None:
