@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import typer
 
+from harmonia.demo import WORLD_DAYS  # a constant: the package's __init__ imports nothing
+
 
 def bench(
     contacts: int = typer.Option(100_000, help="world size (1000000 for the issue's target)"),
@@ -52,7 +54,7 @@ def bench(
         "(the same number of contacts over every history)",
     ),
     history_days: int = typer.Option(
-        30, min=1, help="history mode: days the smallest history spans (the world's window)"
+        WORLD_DAYS, min=1, help="history mode: days the smallest history spans (the world's window)"
     ),
     same_daily_volume: bool = typer.Option(
         False,

@@ -57,6 +57,7 @@ from harmonia.bench.run import (
     _prefect_warmup,
     _Server,
 )
+from harmonia.demo import WORLD_DAYS
 from harmonia.settings import get_settings
 
 TARGET_SCALING_RATIO = 1.3
@@ -77,7 +78,7 @@ class HistoryOptions:
     # the span of the smallest history; with same_daily_volume the larger ones span more days
     # at the same contacts per day (a bigger history is a longer one), else the same days
     # (a bigger history is a busier one: the voice and SMS lookbacks re-read more per run)
-    days: int = 30
+    days: int = WORLD_DAYS
     same_daily_volume: bool = False
 
 

@@ -48,6 +48,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from harmonia.demo import WORLD_DAYS
 from harmonia.settings import get_settings
 
 if TYPE_CHECKING:
@@ -76,7 +77,7 @@ def _serve(
     contacts: int,
     conn: Connection,
     increment_share: float | None = None,
-    days: int = 30,
+    days: int = WORLD_DAYS,
 ) -> None:
     """Generate the world (timed here, reported back), serve it until told to stop."""
     from harmonia.demo.generator import generate_world
@@ -127,7 +128,7 @@ class _Server:
     """The spawned demo server; its clock moves over its admin API."""
 
     def __init__(
-        self, seed: int, contacts: int, increment_share: float | None = None, days: int = 30
+        self, seed: int, contacts: int, increment_share: float | None = None, days: int = WORLD_DAYS
     ) -> None:
         ctx = multiprocessing.get_context("spawn")
         self._here, there = ctx.Pipe()

@@ -20,6 +20,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from harmonia.demo import WORLD_DAYS
 from harmonia.demo.schema import CONTACTS, CUSTOMERS, REQUESTS, SURVEYS, World
 
 #: 2026-11-01T00:00:00Z: the default end of the world (exclusive), fixed so worlds are stable.
@@ -395,7 +396,7 @@ def generate_world(
     seed: int = 42,
     customers: int | None = None,
     contacts: int | None = None,
-    days: int = 30,
+    days: int = WORLD_DAYS,
     end: int = END_ANCHOR,
 ) -> World:
     """Generate a deterministic world of ``days`` days ending (exclusive) at ``end``.

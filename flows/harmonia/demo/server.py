@@ -36,6 +36,7 @@ import pyarrow as pa
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import Response
 
+from harmonia.demo import WORLD_DAYS
 from harmonia.demo.schema import SOURCES, World
 from harmonia.settings import Credentials
 
@@ -2520,7 +2521,7 @@ class DemoServer:
         seed: int = 42,
         customers: int | None = None,
         contacts: int | None = None,
-        days: int = 30,
+        days: int = WORLD_DAYS,
         faults: Faults | Mapping[str, Any] | str | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
