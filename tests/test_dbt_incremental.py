@@ -349,8 +349,9 @@ def test_incremental_build_equals_a_build_from_scratch(
     sao_paulo = {"reporting_timezone": "America/Sao_Paulo"}
     dbt_build(warehouse, target_path=target, vars=sao_paulo)
     assert identity_scope(warehouse)[:1] == (0,)
-    assert content_hashes(warehouse) == built_from_scratch(warehouse, tmp_path, sao_paulo)
-    moved = sorted(t for t in want if content_hashes(warehouse).get(t) != want[t])
+    in_sao_paulo = content_hashes(warehouse)
+    assert in_sao_paulo == built_from_scratch(warehouse, tmp_path, sao_paulo)
+    moved = sorted(t for t in want if in_sao_paulo.get(t) != want[t])
     assert "intermediate.int_customer_activity_months" in moved, moved
     dbt_build(warehouse, target_path=target)  # and back: as before
     assert content_hashes(warehouse) == want
