@@ -174,12 +174,16 @@
         columns, or a list of them: any one) is in `scope_query`, and every row when
         int_identity_build.is_full; the model's select inserts them again as they are now
         (strategy append, in one transaction). On a first build or --full-refresh there is no
-        table to delete from. -#}
-    {%- if is_incremental() -%}
+        table to delete from. Whether the build is full is read while the hook is rendered
+        (just before it runs, after int_identity_build), not inside the delete: `true or k in
+        (...)` still builds the scope's hash tables, every row of them on a full build. -#}
+    {%- if is_incremental() and identity_scope_is_full() -%}
         delete from {{ this }}
-        where (select is_full from {{ ref('int_identity_build') }})
+    {%- elif is_incremental() -%}
+        delete from {{ this }}
+        where
         {%- for expression in ([key] if key is string else key) %}
-            or {{ expression }} in ({{ scope_query }})
+            {{ 'or ' if not loop.first }}{{ expression }} in ({{ scope_query }})
         {%- endfor %}
     {%- endif -%}
 {%- endmacro %}
@@ -222,12 +226,21 @@
                 column ~ ' in (select ' ~ scope_column ~ ' from ' ~ built_relation(scope_model) ~ ')'
             ) -%}
         {%- endfor -%}
+        {#- a full build tests the whole table, decided here and not in the query: under `or`,
+            DuckDB evaluates each `in (...)` as a mark join whatever the first term says, and on
+            a full build the scope models hold every row (5M contacts: out of memory at 1GB) -#}
+        {%- set is_full = run_query(
+            'select is_full from ' ~ built_relation('int_identity_build')
+        ).columns[0].values()[0] -%}
+        {%- if is_full -%}
+            {{ return(relation) }}
+        {%- endif -%}
         {%- set filtered -%}
             (
                 select * from {{ relation }}
-                where (select is_full from {{ built_relation('int_identity_build') }})
+                where
                 {%- for clause in clauses %}
-                    or {{ clause }}
+                    {{ 'or ' if not loop.first }}{{ clause }}
                 {%- endfor %}
             ) dbt_subquery
         {%- endset -%}

@@ -11,6 +11,11 @@
 -- ref would select this test with them).
 {%- set build = built_relation('int_identity_build') %}
 {%- set scope = built_relation('int_request_scope_contacts') %}
+{#- full or scoped, read before the query (as in duckdb__get_where_subquery): `is_full or
+    node_a in (...)` would build the scope's hash tables even on a full build #}
+{%- set scoped = build is not none and scope is not none and not run_query(
+    'select is_full from ' ~ build
+).columns[0].values()[0] %}
 with
 
 links as not materialized (
@@ -20,9 +25,8 @@ links as not materialized (
 written as not materialized (
     select node_a, node_b
     from links
-    {%- if build is not none and scope is not none %}
-    where (select is_full from {{ build }})
-        or node_a in (select contact_node from {{ scope }})
+    {%- if scoped %}
+    where node_a in (select contact_node from {{ scope }})
         or node_b in (select contact_node from {{ scope }})
     {%- endif %}
 ),
