@@ -161,6 +161,16 @@
     {{ return(result.columns[0].values()[0]) }}
 {%- endmacro %}
 
+{% macro built_is_full() -%}
+    {#- int_identity_build.is_full, read from the table as built (a test must not ref() it)
+        while compiling, just before the node runs; identity_scope_is_full reads it through
+        ref(), so the dbt unit tests of the models see their fixture. A full build's deletes
+        and tests then carry no scope at all: under `or`, DuckDB plans each `in (...)` as a
+        mark join whatever `is_full` says, over scopes that hold every row on a full build. -#}
+    {%- set result = run_query('select is_full from ' ~ built_relation('int_identity_build')) -%}
+    {{ return(result.columns[0].values()[0]) }}
+{%- endmacro %}
+
 {% macro delete_identity_scope(key_column, scope_model, scope_column=none) -%}
     {#- pre_hook of an incremental model of the chain: drop the rows whose key_column (or any
         of several) is in the scope model (delete_changed). -#}
@@ -174,17 +184,16 @@
         columns, or a list of them: any one) is in `scope_query`, and every row when
         int_identity_build.is_full; the model's select inserts them again as they are now
         (strategy append, in one transaction). On a first build or --full-refresh there is no
-        table to delete from. Whether the build is full is read while the hook is rendered
-        (just before it runs, after int_identity_build), not inside the delete: `true or k in
-        (...)` still builds the scope's hash tables, every row of them on a full build. -#}
-    {%- if is_incremental() and identity_scope_is_full() -%}
+        table to delete from. Full or scoped is read while the hook is rendered
+        (identity_scope_is_full), not inside the delete (macro built_is_full says why). -#}
+    {%- if is_incremental() -%}
         delete from {{ this }}
-    {%- elif is_incremental() -%}
-        delete from {{ this }}
+        {%- if not identity_scope_is_full() %}
         where
-        {%- for expression in ([key] if key is string else key) %}
+            {%- for expression in ([key] if key is string else key) %}
             {{ 'or ' if not loop.first }}{{ expression }} in ({{ scope_query }})
-        {%- endfor %}
+            {%- endfor %}
+        {%- endif %}
     {%- endif -%}
 {%- endmacro %}
 
@@ -226,13 +235,9 @@
                 column ~ ' in (select ' ~ scope_column ~ ' from ' ~ built_relation(scope_model) ~ ')'
             ) -%}
         {%- endfor -%}
-        {#- a full build tests the whole table, decided here and not in the query: under `or`,
-            DuckDB evaluates each `in (...)` as a mark join whatever the first term says, and on
-            a full build the scope models hold every row (5M contacts: out of memory at 1GB) -#}
-        {%- set is_full = run_query(
-            'select is_full from ' ~ built_relation('int_identity_build')
-        ).columns[0].values()[0] -%}
-        {%- if is_full -%}
+        {#- a full build tests the whole table (built_is_full: 5M contacts in the scopes ran
+            out of memory at 1GB when this was decided inside the query) -#}
+        {%- if built_is_full() -%}
             {{ return(relation) }}
         {%- endif -%}
         {%- set filtered -%}

@@ -11,11 +11,8 @@
 -- ref would select this test with them).
 {%- set build = built_relation('int_identity_build') %}
 {%- set scope = built_relation('int_request_scope_contacts') %}
-{#- full or scoped, read before the query (as in duckdb__get_where_subquery): `is_full or
-    node_a in (...)` would build the scope's hash tables even on a full build #}
-{%- set scoped = build is not none and scope is not none and not run_query(
-    'select is_full from ' ~ build
-).columns[0].values()[0] %}
+{#- full or scoped, read before the query (macro built_is_full) #}
+{%- set scoped = build is not none and scope is not none and not built_is_full() %}
 with
 
 links as not materialized (
