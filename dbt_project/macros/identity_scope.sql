@@ -180,20 +180,93 @@
 {%- endmacro %}
 
 {% macro delete_changed(key, scope_query) -%}
-    {#- pre_hook of a scoped model: drop the rows whose `key` (an expression over the model's
-        columns, or a list of them: any one) is in `scope_query`, and every row when
-        int_identity_build.is_full; the model's select inserts them again as they are now
-        (strategy append, in one transaction). On a first build or --full-refresh there is no
-        table to delete from. Full or scoped is read while the hook is rendered
-        (identity_scope_is_full), not inside the delete (macro built_is_full says why). -#}
+    {#- pre_hook of a scoped model: the rows whose `key` (an expression over the model's
+        columns, or a list of them: any one) is in `scope_query` are the rows this build
+        replaces, and the model's select writes them again as they are now (in one
+        transaction). With incremental_strategy 'append' the hook deletes them; with
+        'replace_changed' (the models whose scope rows mostly come back unchanged) it
+        stages their rowids, and the strategy deletes only those the select does not write
+        again exactly as they are. On a full build (int_identity_build.is_full) it deletes
+        every row. On a first build or --full-refresh there is no table to delete from.
+        Full or scoped is read while the hook is rendered (identity_scope_is_full), not
+        inside the query (macro built_is_full says why). -#}
     {%- if is_incremental() -%}
+        {%- if identity_scope_is_full() -%}
         delete from {{ this }}
-        {%- if not identity_scope_is_full() %}
+        {%- else -%}
+        {%- if config.get('incremental_strategy') == 'replace_changed' -%}
+        create or replace temp table {{ scope_rows_relation() }} as
+        select rowid as dbt_rowid from {{ this }}
+        {%- else -%}
+        delete from {{ this }}
+        {%- endif %}
         where
             {%- for expression in ([key] if key is string else key) %}
             {{ 'or ' if not loop.first }}{{ expression }} in ({{ scope_query }})
             {%- endfor %}
         {%- endif %}
+    {%- endif -%}
+{%- endmacro %}
+
+{% macro scope_rows_relation(suffix='scope') -%}
+    {#- A temporary table of the model being built, for the scoped replace
+        (delete_changed, get_incremental_replace_changed_sql). -#}
+    temp.main.{{ adapter.quote(this.identifier ~ '__dbt_' ~ suffix) }}
+{%- endmacro %}
+
+{% macro get_incremental_replace_changed_sql(arg_dict) -%}
+    {#- The incremental strategy of the scoped models whose scopes come back mostly as they
+        were. A scoped build replaces the rows delete_changed staged (the scope) with what
+        the select wrote (temp_relation), row for row: a scope row the select wrote again
+        exactly as it is stays where it is, the other scope rows are deleted, and only the
+        new or changed rows are inserted. Of a 5M increment's scope rows, 46 %
+        (dim_customers) to 100 % come back unchanged, 93-99 % in the facts, and DuckDB pays
+        for every deleted row when it checkpoints (0.8 s for 128k fct_contacts rows;
+        docs/performance.md, "Twelfth round"). Equal is `is not distinct from` in every column. A scope row is kept only
+        when it equals exactly one written row and no other scope row equals that one, so
+        duplicates are replaced, never merged: the table ends exactly as deleting every
+        scope row and inserting every written row would leave it. A full build (its
+        pre_hook deleted every row) appends. -#}
+    {%- set target, written = arg_dict['target_relation'], arg_dict['temp_relation'] -%}
+    {%- set columns = [] -%}
+    {%- for column in arg_dict['dest_columns'] -%}
+        {%- do columns.append(adapter.quote(column.name)) -%}
+    {%- endfor -%}
+    {%- set csv = columns | join(', ') -%}
+    {%- if identity_scope_is_full() -%}
+        insert into {{ target }} ({{ csv }})
+        select {{ csv }} from {{ written }}
+    {%- else -%}
+        {%- set scope, old, kept = scope_rows_relation(), scope_rows_relation('old'), scope_rows_relation('kept') -%}
+        create or replace temp table {{ old }} as
+        select rowid as dbt_rowid, {{ csv }}
+        from {{ target }}
+        where rowid in (select dbt_rowid from {{ scope }});
+
+        create or replace temp table {{ kept }} as
+        select dbt_old.dbt_rowid, dbt_new.rowid as dbt_new_rowid
+        from {{ old }} as dbt_old
+        inner join {{ written }} as dbt_new
+            on
+            {%- for column in columns %}
+            {{ 'and ' if not loop.first }}dbt_old.{{ column }} is not distinct from dbt_new.{{ column }}
+            {%- endfor %}
+        qualify count(*) over (partition by dbt_old.dbt_rowid) = 1
+            and count(*) over (partition by dbt_new.rowid) = 1;
+
+        delete from {{ target }}
+        where rowid in (
+            select dbt_rowid from {{ old }}
+            where dbt_rowid not in (select dbt_rowid from {{ kept }})
+        );
+
+        insert into {{ target }} ({{ csv }})
+        select {{ csv }} from {{ written }}
+        where rowid not in (select dbt_new_rowid from {{ kept }});
+
+        drop table {{ scope }};
+        drop table {{ old }};
+        drop table {{ kept }}
     {%- endif -%}
 {%- endmacro %}
 

@@ -8,7 +8,7 @@
 {{
     config(
         materialized='incremental',
-        incremental_strategy='append',
+        incremental_strategy='replace_changed',
         on_schema_change='fail',
         pre_hook="{{ delete_identity_scope('node_id', 'int_identity_scope_components') }}",
     )

@@ -11,7 +11,7 @@
 {{
     config(
         materialized='incremental',
-        incremental_strategy='append',
+        incremental_strategy='replace_changed',
         on_schema_change='fail',
         pre_hook="{{ delete_identity_scope('contact_node', 'int_request_scope_components') }}",
     )

@@ -16,7 +16,7 @@
 {{
     config(
         materialized='incremental',
-        incremental_strategy='append',
+        incremental_strategy='replace_changed',
         on_schema_change='fail',
         pre_hook="{{ delete_identity_scope(['node_a', 'node_b'], 'int_request_scope_contacts', 'contact_node') }}",
     )

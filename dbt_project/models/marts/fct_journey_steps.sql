@@ -9,7 +9,7 @@
 {{
     config(
         materialized='incremental',
-        incremental_strategy='append',
+        incremental_strategy='replace_changed',
         on_schema_change='fail',
         pre_hook="{{ delete_identity_scope('customer_id', 'int_mart_scope_customers') }}",
     )
