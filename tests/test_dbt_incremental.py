@@ -187,10 +187,12 @@ def chain_replacements(log: Path, since: int) -> dict[str, str]:
     return found
 
 
-def fact_rows(warehouse: Path) -> dict[str, tuple[int, tuple[object, ...]]]:
-    """contact_id -> (rowid, the whole row) of marts.fct_contacts."""
+def stitched_rows(warehouse: Path) -> dict[str, tuple[int, tuple[object, ...]]]:
+    """contact_id -> (rowid, the whole row) of int_contacts_stitched_to_requests."""
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        rows = con.execute("select rowid, * from marts.fct_contacts").fetchall()
+        rows = con.execute(
+            "select rowid, * from intermediate.int_contacts_stitched_to_requests"
+        ).fetchall()
         names = [d[0] for d in con.description]
     at = names.index("contact_id")
     return {row[at]: (row[0], row[1:]) for row in rows}
@@ -335,21 +337,25 @@ def test_incremental_build_equals_a_build_from_scratch(
     srv.set_clock(end)
     land_and_validate(srv, tmp_path)
     since = log.stat().st_size
-    rows_before = fact_rows(warehouse)
+    rows_before = stitched_rows(warehouse)
     dbt_build(warehouse, target_path=target)
     after = contacts(warehouse)
     replaced = chain_replacements(log, since)
     assert {"int_identifiers_observed", "fct_journey_steps"} <= set(replaced), replaced
     assert len(replaced) == CHAIN_TABLES and set(replaced.values()) == {"scoped"}, replaced
-    # replace_changed: a scope contact written again exactly as it was keeps its row, so
-    # its delete costs nothing at the checkpoint, and only new or changed rows are appended.
-    # Rowids are compacted when a checkpoint drops deleted rows, so this reads their order:
-    # the rows that stayed keep theirs, and every row written now comes after them all
+    # replace_changed, here in int_contacts_stitched_to_requests (scope
+    # int_request_scope_requests): a scope contact written again exactly as it was keeps its
+    # row, so its delete costs nothing at the checkpoint, and only new or changed rows are
+    # appended. Rowids are compacted when a checkpoint drops deleted rows, so this reads
+    # their order: the rows that stayed keep theirs, and every row written now comes after
     with duckdb.connect(str(warehouse), read_only=True) as con:
         scope = {r[0] for r in con.execute(
             "select contact_id from intermediate.int_request_scope_requests"
         ).fetchall()}  # fmt: skip
-    rows_after = fact_rows(warehouse)
+        mart_scope = {r[0] for r in con.execute(
+            "select contact_id from intermediate.int_mart_scope_contacts"
+        ).fetchall()}  # fmt: skip
+    rows_after = stitched_rows(warehouse)
     same = {
         c for c in rows_before.keys() & rows_after.keys() if rows_before[c][1] == rows_after[c][1]
     }
@@ -361,6 +367,10 @@ def test_incremental_build_equals_a_build_from_scratch(
     )
     assert max(rows_after[c][0] for c in same) < min(rows_after[c][0] for c in written)
     assert min(rows_after[c][0] for c in kept) < max(rows_after[c][0] for c in untouched)
+    # and the facts take only the contacts whose row changed (int_mart_scope_contacts): every
+    # written one, and of the kept ones at most those a new survey answer names
+    assert written - set(rows_before) and written <= mart_scope, sorted(written - mart_scope)
+    assert kept - mart_scope, "the facts took every contact of the request scope"
 
     # the advance holds the cases that matter
     new = set(after) - set(before)
@@ -808,6 +818,78 @@ def test_late_versions_that_cut_links_rebuild_like_a_build_from_scratch(
             [far_leaf, far_leaf, far_leaf, star_caller],
         ).fetchone()
     assert reach == (0, 1, 1), f"{far_leaf} (scope, old component, requests): {reach}"
+    assert_equals_a_build_from_scratch(warehouse, tmp_path)
+
+    # a late call version of another customer's lone call quotes the ref of a one-customer
+    # request and falls between two of its contacts: the later one's channel_switch flips,
+    # while its row, its request's id and its customer's contacts stay as they were, so its
+    # customer is in scope only as a customer of a scope request (int_mart_scope_customers)
+    with duckdb.connect(str(warehouse)) as con:
+        found = con.execute(
+            """
+            with contacts as (
+                select
+                    *,
+                    count(*) over (partition by request_id) as request_contacts,
+                    lead(contact_id) over request_order as next_id,
+                    lead(channel) over request_order as next_channel,
+                    lead(started_at) over request_order as next_started_at,
+                from intermediate.int_contacts_stitched_to_requests
+                window request_order as (partition by request_id order by started_at, contact_id)
+            ),
+            refs as (
+                select request_ref, any_value(request_id) as request_id
+                from contacts
+                where request_ref is not null
+                group by request_ref
+                having count(distinct request_id) = 1
+            ),
+            one_customer as (
+                select request_id, any_value(customer_id) as customer_id
+                from contacts
+                group by request_id
+                having count(distinct customer_id) = 1
+            ),
+            gaps as (
+                select refs.request_ref, contacts.*
+                from contacts
+                inner join refs using (request_id)
+                inner join one_customer using (request_id, customer_id)
+                where contacts.next_id is not null
+                    -- the switch before it (from its contact) and after (from a call) differ
+                    and (contacts.channel <> contacts.next_channel)
+                    <> (contacts.next_channel <> 'voice')
+            )
+            select gaps.request_ref, gaps.next_id, gaps.customer_id, lone.source_id
+            from gaps
+            inner join contacts as lone
+                on lone.channel = 'voice'
+                and lone.request_ref is null
+                and lone.request_contacts = 1
+                and lone.customer_id <> gaps.customer_id
+                and lone.started_at > gaps.started_at
+                and lone.started_at < gaps.next_started_at
+            order by gaps.request_ref, gaps.next_id, lone.contact_id
+            limit 1
+            """
+        ).fetchone()
+        assert found, "no lone call falls between two contacts of a one-customer request"
+        (gap_ref, follower, follower_customer, lone_record) = found
+        (switched,) = con.execute(
+            "select channel_switch from marts.fct_journey_steps where contact_id = ?", [follower]
+        ).fetchone()
+        write_late_call_quoting(con, lone_record, gap_ref, "late-gap")
+    dbt_build(warehouse, target_path=tmp_path / "target")
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        gap = con.execute(
+            "select "
+            "(select channel_switch from marts.fct_journey_steps where contact_id = ?), "
+            "(select count(*) from intermediate.int_mart_scope_customers where customer_id = ?), "
+            "(select count(*) from intermediate.int_mart_scope_contacts where contact_id in ("
+            "select contact_id from marts.fct_contacts where customer_id = ?))",
+            [follower, follower_customer, follower_customer],
+        ).fetchone()
+    assert gap == (not switched, 1, 0), f"{follower} (switch, customer, contacts in scope): {gap}"
     assert_equals_a_build_from_scratch(warehouse, tmp_path)
 
     # one more late version (a bridge record again, unchanged); a build that stops in the

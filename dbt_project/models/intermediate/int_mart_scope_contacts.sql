@@ -1,13 +1,24 @@
 -- The contacts whose facts the scoped build recomputes (docs/dbt.md, "The scoped identity
 -- chain", item 10), with their request and customer in the last build's fct_contacts: the
--- contacts int_contacts_stitched_to_requests replaced (int_request_scope_requests), and the
--- contacts a survey answer validated since the last build names now or named then (a new
--- answer moves its request's followed_up_at and its customer's last NPS). Read before
+-- contacts int_contacts_stitched_to_requests replaced (int_request_scope_requests) whose row
+-- there differs from their last fct_contacts row (a new contact, a gone one, or a changed
+-- column: item 12), and the contacts a survey answer validated since the last build names
+-- now or named then (a new answer moves its request's followed_up_at and its customer's last
+-- NPS). A scope contact written again as it was leaves every fact as it was: fct_contacts is
+-- its row (plus the cost of its channel and handle time), and a request or customer changes
+-- only through a contact, an answer or (int_mart_scope_customers) an identifier. Read before
 -- fct_contacts and fct_survey_responses are replaced (they depend on this model). On a full
 -- build, every contact.
 {% set full = identity_scope_is_full() %}
 -- depends_on: {{ ref('int_identity_build') }}
 -- depends_on: {{ ref('stg_surveys__responses') }}
+-- depends_on: {{ ref('int_contacts_stitched_to_requests') }}
+{#- fct_contacts' columns as int_contacts_stitched_to_requests holds them (all but cost) -#}
+{%- set fact_columns = [
+    'contact_id', 'channel', 'direction', 'handled_by', 'started_at', 'first_response_at',
+    'first_agent_response_at', 'queue_seconds', 'abandoned', 'ended_at', 'handle_seconds',
+    'source_topic', 'topic', 'request_ref', 'resolved', 'customer_id', 'request_id',
+] %}
 with
 
 request_scope as (
@@ -40,8 +51,33 @@ last_contacts as (
     select * from {{ built_relation('fct_contacts') }}
 ),
 
+stitched_now as (
+    select {{ fact_columns | join(', ') }}
+    from {{ ref('int_contacts_stitched_to_requests') }}
+    where contact_id in (select contact_id from request_scope)
+),
+
+contacts_then as (
+    select {{ fact_columns | join(', ') }}
+    from last_contacts
+    where contact_id in (select contact_id from request_scope)
+),
+
+changed_contacts as (
+    select contact_id
+    from request_scope
+    where contact_id not in (
+        select contact_id
+        from (
+            select * from stitched_now
+            intersect
+            select * from contacts_then
+        )
+    )
+),
+
 scope as (
-    select contact_id from request_scope
+    select contact_id from changed_contacts
     union
     select contact_id from changed_responses where contact_id is not null
     union

@@ -1,15 +1,17 @@
 -- The customers whose dim_customers row and fct_journey_steps rows the scoped build replaces
--- (docs/dbt.md, "The scoped identity chain", item 10): the customers of
--- int_mart_scope_contacts in the last build and now, and int_identity_scope_customers (the
--- customers of the identifier nodes int_identifiers_clustered replaced, then and now: a
--- customer's CRM id, e-mails and phones; a customer with no contact is one too). Any other
--- customer has the same contacts, answers and identifiers as before, and so the same
--- requests: every contact of a request that changed is in int_mart_scope_contacts (the
--- request chain replaces whole requests, then and now), and a request whose only change is
--- a survey answer keeps its first contact, hence its customer. On a full build, every
--- customer.
+-- (docs/dbt.md, "The scoped identity chain", items 10 and 12): the customers of
+-- int_mart_scope_contacts in the last build and now, every customer with a contact in a
+-- request of int_mart_scope_requests now, and int_identity_scope_customers (the customers of
+-- the identifier nodes int_identifiers_clustered replaced, then and now: a customer's CRM
+-- id, e-mails and phones; a customer with no contact is one too). Any other customer has the
+-- same contacts, answers and identifiers as before, and so the same requests: a request
+-- counts for its first contact's customer, and its id is the md5 of that contact, so a new
+-- first contact changes the row of every contact of the request; a request whose only
+-- change is a survey answer keeps its first contact, hence its customer. On a full build,
+-- every customer.
 {% set full = identity_scope_is_full() %}
 -- depends_on: {{ ref('int_identity_build') }}
+-- depends_on: {{ ref('int_mart_scope_requests') }}
 with
 
 contacts as (
@@ -44,6 +46,13 @@ final as (
     select customer_id
     from contacts
     where contact_id in (select contact_id from scope_contacts)
+    union
+    -- every customer with a contact in a scope request now: a contact new to a request can
+    -- change the channel_switch of the contact after it (fct_journey_steps), which can be
+    -- another customer's and keep its own row (item 12)
+    select customer_id
+    from contacts
+    where request_id in (select request_id from {{ ref('int_mart_scope_requests') }})
     union
     select customer_id from identity_scope
 )

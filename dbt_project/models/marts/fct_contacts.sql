@@ -1,8 +1,9 @@
 -- One row per contact, harmonized across channels (model spec section 2), with its unified
 -- customer, unified request and cost.
 --
--- Incremental: a build replaces the contacts int_contacts_stitched_to_requests replaced
--- (int_request_scope_requests; docs/dbt.md, "The scoped identity chain", item 10). The
+-- Incremental: a build replaces the contacts of int_mart_scope_contacts: those whose row
+-- int_contacts_stitched_to_requests changed (docs/dbt.md, "The scoped identity chain", items
+-- 10 and 12), and those of new survey answers (written again as they were). The
 -- channel_costs seed is in int_identity_build's settings fingerprint: a change makes the build
 -- full.
 -- depends_on: {{ ref('int_identity_build') }}
@@ -12,7 +13,7 @@
         materialized='incremental',
         incremental_strategy='replace_changed',
         on_schema_change='fail',
-        pre_hook="{{ delete_identity_scope('contact_id', 'int_request_scope_requests') }}",
+        pre_hook="{{ delete_identity_scope('contact_id', 'int_mart_scope_contacts') }}",
     )
 }}
 with
@@ -20,7 +21,7 @@ with
 contacts as (
     select *
     from {{ ref('int_contacts_stitched_to_requests') }}
-    where contact_id in (select contact_id from {{ ref('int_request_scope_requests') }})
+    where contact_id in (select contact_id from {{ ref('int_mart_scope_contacts') }})
 ),
 
 channel_costs as (
