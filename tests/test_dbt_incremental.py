@@ -307,6 +307,18 @@ def write_late_call_quoting(
     )
 
 
+def late_call_then_build(
+    warehouse: Path, tmp_path: Path, call: tuple[str, str, str], probe: str, params: list[object]
+) -> tuple[object, ...]:
+    """Write a late version of a call quoting a ref (``call``: record id, ref, tag, as
+    write_late_call_quoting takes them), build, and return the row of ``probe``."""
+    with duckdb.connect(str(warehouse)) as con:
+        write_late_call_quoting(con, *call)
+    dbt_build(warehouse, target_path=tmp_path / "target")
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        return con.execute(probe, params).fetchone()
+
+
 def assert_equals_a_build_from_scratch(warehouse: Path, tmp_path: Path) -> None:
     got, want = content_hashes(warehouse), built_from_scratch(warehouse, tmp_path)
     differing = sorted(t for t in want if got.get(t) != want[t])
@@ -805,18 +817,17 @@ def test_late_versions_that_cut_links_rebuild_like_a_build_from_scratch(
             """,
             [star_customer, star_ref],
         ).fetchone()
-        write_late_call_quoting(con, star_record, star_ref, "late-star")
-    dbt_build(warehouse, target_path=tmp_path / "target")
-    with duckdb.connect(str(warehouse), read_only=True) as con:
-        reach = con.execute(
-            "select "
-            "(select count(*) from intermediate.int_request_scope_contacts where contact_id = ?), "
-            "(select count(*) from intermediate.int_request_scope_components where contact_node in "
-            "(select node_b from intermediate.int_request_links where contact_b = ?)), "
-            "(select count(distinct request_id) from marts.fct_contacts "
-            "where contact_id in (?, ?))",
-            [far_leaf, far_leaf, far_leaf, star_caller],
-        ).fetchone()
+    reach = late_call_then_build(
+        warehouse,
+        tmp_path,
+        (star_record, star_ref, "late-star"),
+        "select "
+        "(select count(*) from intermediate.int_request_scope_contacts where contact_id = ?), "
+        "(select count(*) from intermediate.int_request_scope_components where contact_node in "
+        "(select node_b from intermediate.int_request_links where contact_b = ?)), "
+        "(select count(distinct request_id) from marts.fct_contacts where contact_id in (?, ?))",
+        [far_leaf, far_leaf, far_leaf, star_caller],
+    )
     assert reach == (0, 1, 1), f"{far_leaf} (scope, old component, requests): {reach}"
     assert_equals_a_build_from_scratch(warehouse, tmp_path)
 
@@ -878,17 +889,17 @@ def test_late_versions_that_cut_links_rebuild_like_a_build_from_scratch(
         (switched,) = con.execute(
             "select channel_switch from marts.fct_journey_steps where contact_id = ?", [follower]
         ).fetchone()
-        write_late_call_quoting(con, lone_record, gap_ref, "late-gap")
-    dbt_build(warehouse, target_path=tmp_path / "target")
-    with duckdb.connect(str(warehouse), read_only=True) as con:
-        gap = con.execute(
-            "select "
-            "(select channel_switch from marts.fct_journey_steps where contact_id = ?), "
-            "(select count(*) from intermediate.int_mart_scope_customers where customer_id = ?), "
-            "(select count(*) from intermediate.int_mart_scope_contacts where contact_id in ("
-            "select contact_id from marts.fct_contacts where customer_id = ?))",
-            [follower, follower_customer, follower_customer],
-        ).fetchone()
+    gap = late_call_then_build(
+        warehouse,
+        tmp_path,
+        (lone_record, gap_ref, "late-gap"),
+        "select "
+        "(select channel_switch from marts.fct_journey_steps where contact_id = ?), "
+        "(select count(*) from intermediate.int_mart_scope_customers where customer_id = ?), "
+        "(select count(*) from intermediate.int_mart_scope_contacts where contact_id in ("
+        "select contact_id from marts.fct_contacts where customer_id = ?))",
+        [follower, follower_customer, follower_customer],
+    )
     assert gap == (not switched, 1, 0), f"{follower} (switch, customer, contacts in scope): {gap}"
     assert_equals_a_build_from_scratch(warehouse, tmp_path)
 

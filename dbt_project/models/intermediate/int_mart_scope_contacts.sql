@@ -47,7 +47,8 @@ last_responses as (
     select * from {{ built_relation('fct_survey_responses') }}
 ),
 
-last_contacts as (
+-- read twice: not materialized, or DuckDB copies all of fct_contacts (1.7 s at 5M)
+last_contacts as not materialized (
     select * from {{ built_relation('fct_contacts') }}
 ),
 
@@ -64,16 +65,15 @@ contacts_then as (
 ),
 
 changed_contacts as (
-    select contact_id
-    from request_scope
-    where contact_id not in (
-        select contact_id
-        from (
-            select * from stitched_now
-            intersect
-            select * from contacts_then
-        )
-    )
+    select coalesce(stitched_now.contact_id, contacts_then.contact_id) as contact_id
+    from stitched_now
+    full join contacts_then
+        on stitched_now.contact_id = contacts_then.contact_id
+    where stitched_now.contact_id is null
+        or contacts_then.contact_id is null
+        {%- for column in fact_columns[1:] %}
+        or stitched_now.{{ column }} is distinct from contacts_then.{{ column }}
+        {%- endfor %}
 ),
 
 scope as (
