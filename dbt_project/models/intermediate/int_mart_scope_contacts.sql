@@ -13,12 +13,18 @@
 -- depends_on: {{ ref('int_identity_build') }}
 -- depends_on: {{ ref('stg_surveys__responses') }}
 -- depends_on: {{ ref('int_contacts_stitched_to_requests') }}
-{#- fct_contacts' columns as int_contacts_stitched_to_requests holds them (all but cost) -#}
-{%- set fact_columns = [
-    'contact_id', 'channel', 'direction', 'handled_by', 'started_at', 'first_response_at',
-    'first_agent_response_at', 'queue_seconds', 'abandoned', 'ended_at', 'handle_seconds',
-    'source_topic', 'topic', 'request_ref', 'resolved', 'customer_id', 'request_id',
-] %}
+{#- the columns compared: every column of fct_contacts as built but contact_id and cost (which
+    follows from channel, handle_seconds and the channel_costs seed, in the fingerprint), read
+    from the table, so a column fct_contacts gains is compared too (or, if stitching lacks
+    it, fails the build) -#}
+{%- set fact_columns = [] -%}
+{%- if execute and not full -%}
+    {%- for column in adapter.get_columns_in_relation(built_relation('fct_contacts')) -%}
+        {%- if column.name not in ('contact_id', 'cost') -%}
+            {%- do fact_columns.append(column.name) -%}
+        {%- endif -%}
+    {%- endfor -%}
+{%- endif %}
 with
 
 request_scope as (
@@ -53,13 +59,13 @@ last_contacts as not materialized (
 ),
 
 stitched_now as (
-    select {{ fact_columns | join(', ') }}
+    select contact_id, {{ fact_columns | join(', ') }}
     from {{ ref('int_contacts_stitched_to_requests') }}
     where contact_id in (select contact_id from request_scope)
 ),
 
 contacts_then as (
-    select {{ fact_columns | join(', ') }}
+    select contact_id, {{ fact_columns | join(', ') }}
     from last_contacts
     where contact_id in (select contact_id from request_scope)
 ),
@@ -71,7 +77,7 @@ changed_contacts as (
         on stitched_now.contact_id = contacts_then.contact_id
     where stitched_now.contact_id is null
         or contacts_then.contact_id is null
-        {%- for column in fact_columns[1:] %}
+        {%- for column in fact_columns %}
         or stitched_now.{{ column }} is distinct from contacts_then.{{ column }}
         {%- endfor %}
 ),
