@@ -383,6 +383,23 @@ def test_incremental_build_equals_a_build_from_scratch(
     # written one, and of the kept ones at most those a new survey answer names
     assert written - set(rows_before) and written <= mart_scope, sorted(written - mart_scope)
     assert kept - mart_scope, "the facts took every contact of the request scope"
+    # the staging models took the incremental path: only records with a new version parsed
+    assert incremental_staging(target) == STAGING_MODELS
+    assert_no_table_copied_into_a_cte(warehouse, target)
+    # the scoped tests (unique and relationships on the chains and facts) looked at some of
+    # their rows, not none and not all
+    looked_at = scoped_test_rows(warehouse, target)
+    assert {"unique_combination_int_request_links_contact_a__contact_b",
+            "relationships_fct_contacts_customer_id__customer_id__ref_dim_customers_",
+            "relationships_fct_journey_steps_contact_id__contact_id__ref_fct_contacts_",
+            "unique_fct_journey_steps_contact_id"} <= set(
+        looked_at
+    ), sorted(looked_at)  # fmt: skip
+    assert all(0 < tested < total for tested, total in looked_at.values()), looked_at
+    # and the identity chain a scoped one: some records changed, not all, some contacts kept
+    changed, records, relabelled, identified = identity_scope(warehouse)
+    assert 0 < changed < records / 2, (changed, records)
+    assert 0 < relabelled < identified, (relabelled, identified)
 
     # the advance holds the cases that matter
     new = set(after) - set(before)

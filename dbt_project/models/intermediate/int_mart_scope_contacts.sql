@@ -27,7 +27,7 @@
 {%- endif %}
 with
 
-request_scope as (
+request_scope as not materialized (
     select * from {{ ref('int_request_scope_requests') }}
 ),
 

@@ -14,7 +14,7 @@
 -- depends_on: {{ ref('int_mart_scope_requests') }}
 with
 
-contacts as (
+contacts as not materialized (
     select * from {{ ref('fct_contacts') }}
 ),
 
