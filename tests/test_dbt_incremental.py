@@ -45,6 +45,15 @@ STAGING_MODELS = {
     "stg_surveys__responses",
     "stg_crm__contacts",
 }
+#: a CTE over a `contacts` CTE (request_ref, request_id): each ref quoted in one request only,
+#: with that request
+ONE_REQUEST_REFS = """refs as (
+                select request_ref, any_value(request_id) as request_id
+                from contacts
+                where request_ref is not null
+                group by request_ref
+                having count(distinct request_id) = 1
+            )"""
 #: the incremental models of the chains (a delete_changed pre_hook each)
 CHAIN_TABLES = 21
 #: the scoped chains' per-build bookkeeping: what this build took as changed, so it differs
@@ -781,7 +790,7 @@ def test_late_versions_that_cut_links_rebuild_like_a_build_from_scratch(
     # that touches it (only its old component names it: int_request_scope_components)
     with duckdb.connect(str(warehouse)) as con:
         star = con.execute(
-            """
+            f"""
             with contacts as (
                 select contact_id, customer_id, request_id, request_ref
                 from intermediate.int_contacts_stitched_to_requests
@@ -791,13 +800,7 @@ def test_late_versions_that_cut_links_rebuild_like_a_build_from_scratch(
                 union all
                 select contact_b, contact_a from intermediate.int_request_links
             ),
-            refs as (
-                select request_ref, any_value(request_id) as request_id
-                from contacts
-                where request_ref is not null
-                group by request_ref
-                having count(distinct request_id) = 1
-            ),
+            {ONE_REQUEST_REFS},
             near as (
                 select contacts.request_ref, contacts.contact_id
                 from contacts
@@ -854,7 +857,7 @@ def test_late_versions_that_cut_links_rebuild_like_a_build_from_scratch(
     # customer is in scope only as a customer of a scope request (int_mart_scope_customers)
     with duckdb.connect(str(warehouse)) as con:
         found = con.execute(
-            """
+            f"""
             with contacts as (
                 select
                     *,
@@ -865,13 +868,7 @@ def test_late_versions_that_cut_links_rebuild_like_a_build_from_scratch(
                 from intermediate.int_contacts_stitched_to_requests
                 window request_order as (partition by request_id order by started_at, contact_id)
             ),
-            refs as (
-                select request_ref, any_value(request_id) as request_id
-                from contacts
-                where request_ref is not null
-                group by request_ref
-                having count(distinct request_id) = 1
-            ),
+            {ONE_REQUEST_REFS},
             one_customer as (
                 select request_id, any_value(customer_id) as customer_id
                 from contacts

@@ -222,11 +222,11 @@
         new or changed rows are inserted. Of a 5M increment's scope rows, 46 %
         (dim_customers) to 100 % come back unchanged, 93-99 % in the facts, and DuckDB pays
         for every deleted row when it checkpoints (0.8 s for 128k fct_contacts rows;
-        docs/performance.md, "Twelfth round"). Equal is `is not distinct from` in every column. A scope row is kept only
-        when it equals exactly one written row and no other scope row equals that one, so
-        duplicates are replaced, never merged: the table ends exactly as deleting every
-        scope row and inserting every written row would leave it. A full build (its
-        pre_hook deleted every row) appends. -#}
+        docs/performance.md, "Twelfth round"). Equal is `is not distinct from` in every
+        column. A scope row is kept only when it equals exactly one written row and no
+        other scope row equals that one, so duplicates are replaced, never merged: the
+        table ends exactly as deleting every scope row and inserting every written row
+        would leave it. A full build (its pre_hook deleted every row) appends. -#}
     {%- set target, written = arg_dict['target_relation'], arg_dict['temp_relation'] -%}
     {%- set columns = [] -%}
     {%- for column in arg_dict['dest_columns'] -%}
