@@ -31,7 +31,7 @@ import pandas as pd
 
 from harmonia.validate import store
 from harmonia.validate.fields import RecordCheck
-from harmonia.validate.flatten import flatten
+from harmonia.validate.flatten_sql import flatten_in_duckdb
 from harmonia.validate.suites import expectation_columns
 
 if TYPE_CHECKING:
@@ -598,11 +598,8 @@ def _validate_slice(
     verdicts: list[pd.DataFrame] = []
     for entity in sorted(by_entity):
         check = checks[f"{source}_{entity}"]
-        frame = flatten(
-            check,
-            store.landing_rows(con, source, entity, by_entity[entity], since),
-            phone_region=phone_region,
-        )
+        relation, params = store.landing_relation(source, entity, by_entity[entity], since)
+        frame = flatten_in_duckdb(con, check, relation, params, phone_region=phone_region)
         if frame.empty:
             continue
         result, failures = run_suite(context, check, frame, run_id, run_time)
@@ -737,9 +734,8 @@ def replay_source(
         check = checks.get(f"{source}_{entity}")
         if check is None:
             raise SuiteError(f"{source}: quarantine holds entity {entity!r} but no suite checks it")
-        frame = flatten(
-            check, store.quarantined_rows(con, source, entity), phone_region=phone_region
-        )
+        relation, params = store.quarantine_relation(source, entity)
+        frame = flatten_in_duckdb(con, check, relation, params, phone_region=phone_region)
         result, failures = run_suite(context, check, frame, run_id, run_time)
         report.entities.append(result)
         verdicts.append(_verdicts(entity, frame, failures))

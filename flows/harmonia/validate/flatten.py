@@ -260,8 +260,21 @@ def flatten(
     once over a chunk of ``chunk_size`` records, so only one chunk is ever parsed at a
     time; ``rows`` may be an iterator), with parse results cached per distinct value: the
     same frame as judging record by record with ``dig``, ``json_type`` and the parsers
-    above, faster.
+    above, faster. ``harmonia.validate.flatten_sql`` builds the same frame inside DuckDB.
     """
+    return columns_frame(
+        flatten_columns(check, rows, phone_region=phone_region, chunk_size=chunk_size)
+    )
+
+
+def flatten_columns(
+    check: RecordCheck,
+    rows: Iterable[tuple[str, str, str | bytes]],
+    *,
+    phone_region: str = "BR",
+    chunk_size: int = FLATTEN_CHUNK,
+) -> dict[str, list[Any]]:
+    """``flatten``'s columns as Python lists, before they become a frame."""
     fields = all_fields(check)
     cols: dict[str, list[Any]] = {"record_id": [], "record_version": [], TYPE_COLUMN: []}
     for f in fields:
@@ -283,7 +296,11 @@ def flatten(
         if chunk:
             _flatten_chunk(fields, chunk, cols, phone_region)
         del chunk
+    return cols
 
+
+def columns_frame(cols: dict[str, list[Any]]) -> pd.DataFrame:
+    """The frame of ``flatten_columns``' lists: numbers as float64, parse flags as bool."""
     frame = pd.DataFrame(cols)
     for name in frame.columns:
         if name.endswith(("__ts", "__num")):

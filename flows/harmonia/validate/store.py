@@ -8,8 +8,9 @@ failed expectations) are registered as a frame and the raw JSON is copied inside
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
 import duckdb
 
@@ -160,10 +161,6 @@ def pending_batch_sizes(con: duckdb.DuckDBPyConnection, source: str) -> list[tup
     ]
 
 
-#: rows fetched from DuckDB at a time by ``landing_rows``
-FETCH_ROWS = 10_000
-
-
 def batches_since(con: duckdb.DuckDBPyConnection, batch_ids: list[str]) -> datetime | None:
     """The earliest ``extracted_at`` of ``batch_ids``: a lower bound for their records.
 
@@ -174,43 +171,30 @@ def batches_since(con: duckdb.DuckDBPyConnection, batch_ids: list[str]) -> datet
     """
     if not batch_ids:
         return None
-    row = con.execute(
+    rows = con.execute(
         "select min(extracted_at) from landing.batches where list_contains(?, batch_id)",
         [batch_ids],
-    ).fetchone()
-    return row[0] if row else None
+    ).fetchall()  # consumed: DuckDB 2.0 refuses new work beside an open result
+    return rows[0][0] if rows else None
 
 
-def landing_rows(
-    con: duckdb.DuckDBPyConnection,
-    source: str,
-    entity: str,
-    batch_ids: list[str],
-    since: datetime | None,
-) -> Iterator[tuple[str, str, str]]:
-    """``(record_id, record_version, raw_json)`` of an entity's records in ``batch_ids``,
-    which were extracted at or after ``since`` (``batches_since`` of the slice).
-
-    Streamed ``FETCH_ROWS`` at a time, so the flattener never holds a whole slice's JSON
-    text; consume it before the next statement on ``con``.
-    """
-    if not batch_ids:
-        return
-    result = con.execute(
-        "select record_id, record_version, raw_json::varchar from landing.records "
-        "where source = ? and entity = ? and extracted_at >= ? and list_contains(?, batch_id) "
-        "order by record_id, record_version",
+def landing_relation(
+    source: str, entity: str, batch_ids: list[str], since: datetime | None
+) -> tuple[str, list[Any]]:
+    """SQL (and its parameters) selecting ``(record_id, record_version, raw_json)`` of an
+    entity's records in ``batch_ids``, which were extracted at or after ``since``
+    (``batches_since`` of the slice): what ``flatten_sql.flatten_in_duckdb`` reads."""
+    return (
+        "select record_id, record_version, raw_json from landing.records "
+        "where source = ? and entity = ? and extracted_at >= ? and list_contains(?, batch_id)",
         [source, entity, since, batch_ids],
     )
-    while chunk := result.fetchmany(FETCH_ROWS):
-        yield from chunk
 
 
-def quarantined_rows(
-    con: duckdb.DuckDBPyConnection, source: str, entity: str
-) -> list[tuple[str, str, str]]:
-    return con.execute(
-        f"select record_id, record_version, raw_json::varchar from {quarantine_table(source)} "
-        "where entity = ? order by record_id, record_version",
+def quarantine_relation(source: str, entity: str) -> tuple[str, list[Any]]:
+    """SQL (and its parameters) selecting an entity's quarantined records, to replay them."""
+    return (
+        "select record_id, record_version, raw_json "
+        f"from {quarantine_table(source)} where entity = ?",
         [entity],
-    ).fetchall()
+    )
