@@ -31,6 +31,7 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from harmonia.extract.paginators import PageRequest
+from harmonia.gcpause import gc_paused
 
 log = logging.getLogger("harmonia.extract.http")
 
@@ -321,7 +322,8 @@ def _parse_json(response: requests.Response) -> tuple[str | None, Any]:
     if not body or not body.strip():
         return "empty body", None
     try:
-        return None, orjson.loads(body)
+        with gc_paused():  # a page's records hold no cycles (harmonia.gcpause)
+            return None, orjson.loads(body)
     except orjson.JSONDecodeError:
         pass
     ctype = response.headers.get("Content-Type", "?").split(";")[0]

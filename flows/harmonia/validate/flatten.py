@@ -13,10 +13,8 @@ Nothing here decides pass or fail: that is the suite's job. Unknown fields in th
 from __future__ import annotations
 
 import email.utils
-import gc
 import math
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
@@ -26,6 +24,7 @@ import orjson
 import pandas as pd
 import phonenumbers
 
+from harmonia.gcpause import gc_paused
 from harmonia.validate.fields import Field, RecordCheck
 
 #: a field absent from the JSON (as opposed to present with JSON null)
@@ -226,26 +225,6 @@ def _email_ok(value: str) -> bool:
 FLATTEN_CHUNK = 20_000
 
 
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Keep the cyclic garbage collector out of a flatten.
-
-    Parsing a chunk allocates ~10 containers per record; every 700 of them CPython runs a
-    collection, and the full ones walk every live object (the parsed chunk, and GX, pandas
-    and Prefect loaded beside it): measured on 123k Messenger messages, ``orjson.loads`` of
-    each kept record took 2.9 s with the collector on and 0.27 s with it paused. Parsed JSON
-    and the columns built from it hold no reference cycles, so refcounting frees all of it.
-    """
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
-
-
 def flatten(
     check: RecordCheck,
     rows: Iterable[tuple[str, str, str | bytes]],
@@ -286,7 +265,7 @@ def flatten_columns(
             cols[f"{f.name}__parseable"] = []
         elif f.kind in ("number", "integer"):
             cols[f"{f.name}__num"] = []
-    with _gc_paused():
+    with gc_paused():  # parsed JSON holds no cycles: the collector only costs time here
         chunk: list[tuple[str, str, str | bytes]] = []
         for row in rows:
             chunk.append(row)
