@@ -347,3 +347,12 @@ def test_flatten_reads_list_indexes_and_selectors_like_dig():
     assert frame.requester_phone__parseable.tolist() == [True]
     assert frame.time_spent__num.tolist() == [-5.0]  # a numeric string: value kept, type flagged
     assert "custom_fields[id=360000000103].value: numeric_string" in frame.type_mismatches[0]
+
+
+def test_paths_the_sql_flattener_cannot_read_like_dig_are_refused():
+    from harmonia.validate.flatten_sql import _Paths
+
+    assert _Paths().value("a.0.b") == "coalesce(j[1], j[2])"
+    for path in ("a.0.b.1", "a[id=1].b.0", "a[id=x].b"):
+        with pytest.raises(ValueError, match="compiled to SQL"):
+            _Paths().value(path)

@@ -102,6 +102,9 @@ class _Paths:
         """SQL for ``flatten.dig(record, path)`` as JSON (NULL for ``MISSING``)."""
         json_path = "$"
         segments = path.split(".")
+        special = [s for s in segments if s.isdigit() or ("[" in s and s.endswith("]"))]
+        if len(special) > 1:
+            raise ValueError(f"{path!r}: one list index or selector per path is compiled to SQL")
         for n, seg in enumerate(segments):
             if "[" in seg and seg.endswith("]"):
                 name, sel = seg[:-1].split("[", 1)
