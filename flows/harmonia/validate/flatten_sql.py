@@ -35,11 +35,13 @@ from harmonia.validate.flatten import (
     _EPOCH_MAX,
     TYPE_COLUMN,
     _email_ok,
+    _number,
     _parse_text_timestamp,
     all_fields,
     columns_frame,
     flatten,
     flatten_columns,
+    json_type,
     phone_parseable,
 )
 
@@ -207,21 +209,6 @@ def _unique_map(texts: pa.Array, mask: pa.Array, judge: Callable[[str], bool]) -
     return pc.and_(pc.fill_null(mask, False), hit)
 
 
-def _is_number_text(value: str) -> bool:
-    try:
-        float(value)
-    except ValueError:
-        return False
-    return True
-
-
-def _float_or_nan(value: str) -> float:
-    try:
-        return float(value)
-    except ValueError:
-        return np.nan
-
-
 def _strings(texts: pa.Array) -> pd.Series | np.ndarray:
     """A text column as ``pd.DataFrame`` builds one from a list of ``str``/``None``."""
     if texts.null_count == len(texts):
@@ -295,7 +282,7 @@ def frame_from_table(
             wrong = pc.and_(wrong, pc.invert(is_text))
             numeric_text = None
         else:
-            numeric_text = _unique_map(s, is_text, _is_number_text)
+            numeric_text = _unique_map(s, is_text, lambda v: json_type(v) == "numeric_string")
             if "numeric_string" in accepted:
                 wrong = pc.or_(
                     pc.and_(wrong, pc.invert(is_text)), pc.and_(is_text, pc.invert(numeric_text))
@@ -333,7 +320,7 @@ def frame_from_table(
             if len(text_pos):
                 texts = pc.take(s, pa.array(text_pos))
                 distinct = pc.unique(texts)
-                parsed = np.array([_float_or_nan(v) for v in distinct.to_pylist()], "float64")
+                parsed = np.array([_number(v) for v in distinct.to_pylist()], "float64")
                 nums[text_pos] = parsed[pc.index_in(texts, value_set=distinct).to_numpy()]
             per_field[f"{f.name}__num"] = nums
 
