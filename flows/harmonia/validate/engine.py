@@ -593,12 +593,12 @@ def _validate_slice(
     # its own run time per slice: GX keys a stored result by suite, run and time (the batch
     # id of a whole-dataframe batch is the same every time), so slices would overwrite
     run_time = datetime.now(UTC)
-    since = store.batches_since(con, batch_ids)
+    span = store.batches_span(con, batch_ids)
 
     verdicts: list[pd.DataFrame] = []
     for entity in sorted(by_entity):
         check = checks[f"{source}_{entity}"]
-        relation, params = store.landing_relation(source, entity, by_entity[entity], since)
+        relation, params = store.landing_relation(source, entity, by_entity[entity], span)
         frame = flatten_in_duckdb(con, check, relation, params, phone_region=phone_region)
         if frame.empty:
             continue
@@ -624,20 +624,20 @@ def _validate_slice(
                     "and v.record_id = r.record_id "
                     "and v.record_version = coalesce(r.record_version, '') "
                     "where r.source = ? and r.entity = ? and r.extracted_at >= ? "
-                    "and list_contains(?, r.batch_id)"
+                    "and r.extracted_at <= ? and list_contains(?, r.batch_id)"
                 )
                 con.execute(
                     f"insert into {store.raw_table(source, entity)} "
                     "select r.record_id, r.record_version, r.raw_json, r.run_id, r.batch_id, "
                     f"r.extracted_at, ?, ? {join} and v.failed_expectations is null",
-                    [now, run_id, source, entity, since, by_entity[entity]],
+                    [now, run_id, source, entity, *span, by_entity[entity]],
                 ).fetchall()
                 con.execute(
                     f"insert into {store.quarantine_table(source)} "
                     "select r.record_id, r.record_version, r.entity, r.raw_json, r.run_id, "
                     "r.batch_id, r.extracted_at, v.failed_expectations::json, ?, ? "
                     f"{join} and v.failed_expectations is not null",
-                    [now, run_id, source, entity, since, by_entity[entity]],
+                    [now, run_id, source, entity, *span, by_entity[entity]],
                 ).fetchall()
             con.unregister("_verdicts")
         con.execute(
@@ -646,7 +646,7 @@ def _validate_slice(
         ).fetchall()
         for result in report.entities:
             _record_results(con, run_id, "landing", result, len(by_entity[result.entity]))
-        _reconcile(con, report, source, batch_ids, list(by_entity), now, since)
+        _reconcile(con, report, source, batch_ids, list(by_entity), now, span)
         con.execute("commit").fetchall()
     except BaseException:
         con.execute("rollback").fetchall()
@@ -661,9 +661,10 @@ def _reconcile(
     batch_ids: list[str],
     entities: list[str],
     now: datetime,
-    since: datetime | None,
+    span: tuple[datetime | None, datetime | None],
 ) -> None:
-    # `since` and `now` bound the scans of landing and raw to this slice's row groups
+    # `span` (of extracted_at) and `now` keep the scans of landing and raw to this slice's
+    # row groups
     extracted, duplicates = con.execute(
         "select coalesce(sum(records), 0), coalesce(sum(duplicates), 0) from landing.batches "
         "where list_contains(?, batch_id)",
@@ -671,8 +672,8 @@ def _reconcile(
     ).fetchall()[0]
     (landed,) = con.execute(
         "select count(*) from landing.records where source = ? and extracted_at >= ? "
-        "and list_contains(?, batch_id)",
-        [source, since, batch_ids],
+        "and extracted_at <= ? and list_contains(?, batch_id)",
+        [source, *span, batch_ids],
     ).fetchall()[0]
     valid = 0
     for entity in entities:

@@ -161,33 +161,40 @@ def pending_batch_sizes(con: duckdb.DuckDBPyConnection, source: str) -> list[tup
     ]
 
 
-def batches_since(con: duckdb.DuckDBPyConnection, batch_ids: list[str]) -> datetime | None:
-    """The earliest ``extracted_at`` of ``batch_ids``: a lower bound for their records.
+def batches_span(
+    con: duckdb.DuckDBPyConnection, batch_ids: list[str]
+) -> tuple[datetime | None, datetime | None]:
+    """The earliest and the latest ``extracted_at`` of ``batch_ids``: bounds for their records.
 
     A record carries its page's ``extracted_at``, and ``landing.records`` is appended in
-    extraction order, so ``extracted_at >= since`` lets DuckDB skip the row groups of older
-    runs by their min/max (zone maps). Without it, finding a slice's rows scanned the whole
-    landing table: at 5M contacts of history, 16M rows for each entity of each slice.
+    extraction order, so ``extracted_at between first and last`` lets DuckDB skip the row
+    groups of other runs and of the rest of this run by their min/max (zone maps). Without the
+    lower bound, finding a slice's rows scanned the whole landing table (at 5M contacts of
+    history, 16M rows for each entity of each slice); without the upper one, a history load's
+    first slices scanned the rest of the load (1M contacts: 2.28 s against 0.82 s for 38 of
+    its slices). ``(None, None)`` for no batches, which bounds nothing in.
     """
     if not batch_ids:
-        return None
+        return None, None
     rows = con.execute(
-        "select min(extracted_at) from landing.batches where list_contains(?, batch_id)",
+        "select min(extracted_at), max(extracted_at) from landing.batches "
+        "where list_contains(?, batch_id)",
         [batch_ids],
     ).fetchall()  # consumed: DuckDB 2.0 refuses new work beside an open result
-    return rows[0][0] if rows else None
+    return rows[0][0], rows[0][1]
 
 
 def landing_relation(
-    source: str, entity: str, batch_ids: list[str], since: datetime | None
+    source: str, entity: str, batch_ids: list[str], span: tuple[datetime | None, datetime | None]
 ) -> tuple[str, list[Any]]:
     """SQL (and its parameters) selecting ``(record_id, record_version, raw_json)`` of an
-    entity's records in ``batch_ids``, which were extracted at or after ``since``
-    (``batches_since`` of the slice): what ``flatten_sql.flatten_in_duckdb`` reads."""
+    entity's records in ``batch_ids``, which were extracted within ``span`` (``batches_span``
+    of the slice): what ``flatten_sql.flatten_in_duckdb`` reads."""
     return (
         "select record_id, record_version, raw_json from landing.records "
-        "where source = ? and entity = ? and extracted_at >= ? and list_contains(?, batch_id)",
-        [source, entity, since, batch_ids],
+        "where source = ? and entity = ? and extracted_at >= ? and extracted_at <= ? "
+        "and list_contains(?, batch_id)",
+        [source, entity, *span, batch_ids],
     )
 
 
