@@ -40,6 +40,7 @@ from harmonia.extract.landing import Landing, PageBatch, PageRows, key_records
 from harmonia.extract.paginators import PageRequest, PaginationError, dig, set_path
 from harmonia.extract.sources import Endpoint, RecordSpec, SourceConfig
 from harmonia.extract.state import Window, read_state
+from harmonia.gcpause import gc_paused
 from harmonia.settings import Credentials
 
 
@@ -155,10 +156,13 @@ class _SourceRun:
     def run(self) -> SourceResult:
         started = time.monotonic()
         try:
-            for endpoint in self.cfg.endpoints:
-                if endpoint.parent is None:
-                    self._read(endpoint, self.cfg.url(endpoint.path, self.credentials))
-                    self._flush()
+            # pages are parsed, keyed and landed with the cyclic collector paused: they hold
+            # no cycles, and a collection would walk every page in flight (harmonia.gcpause)
+            with gc_paused():
+                for endpoint in self.cfg.endpoints:
+                    if endpoint.parent is None:
+                        self._read(endpoint, self.cfg.url(endpoint.path, self.credentials))
+                        self._flush()
             self.result.status = "ok"
         except ExtractError:
             # the pages read before the vendor failed are good: keep them (and their state)
