@@ -6,6 +6,8 @@ the numbers, not here."""
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 from pathlib import Path
 
 import duckdb
@@ -242,3 +244,24 @@ def test_a_saved_history_is_reused_for_the_same_world_only(
             HistoryOptions(sizes=(200,), increment_share=0.1, workdir=tmp_path, history_from=saved),
             say=lambda _: None,
         )
+
+    # a run that fails keeps its working directory (without --keep) and says where
+    broken = tmp_path / "broken"
+    shutil.copytree(saved, broken)
+    (broken / "h200" / "warehouse.duckdb").write_bytes(b"not a DuckDB file")
+    said: list[str] = []
+    failed_dirs = tmp_path / "work"
+    failed_dirs.mkdir()
+    with pytest.raises(subprocess.CalledProcessError):
+        run_history(
+            HistoryOptions(
+                sizes=(200,), increment_share=0.05, workdir=failed_dirs, history_from=broken
+            ),
+            say=said.append,
+        )
+    (left,) = failed_dirs.glob("harmonia-history-failed-h200-*")
+    assert (left / "warehouse.duckdb").read_bytes() == b"not a DuckDB file"
+    assert (left / "expectations").is_dir()
+    assert any(f"kept at {left}" in line for line in said)
+    # the temporary directory the run worked in is gone; only the failed size's is left
+    assert [p.name for p in failed_dirs.iterdir()] == [left.name]

@@ -34,7 +34,7 @@ def bench(
         "",
         help="keep the last run's working directory (warehouse, GX and dbt files) here, for "
         "inspection or for timing one stage again (history mode: one per size, DIR/h<size>); "
-        "empty = delete it",
+        "empty = delete it (history mode keeps a failed size's directory anyway and says where)",
     ),
     save_history: str = typer.Option(
         "",

@@ -165,6 +165,7 @@ def _one_size(
     )
     dirs = _Dirs(root / f"h{size}")
     world = {"seed": options.seed, "size": size, "increment_share": share, "days": days}
+    done = False
     try:
         if options.history_from is not None:
             hist = _saved_history(options.history_from / dirs.root.name, world, info, dirs.root)
@@ -196,14 +197,10 @@ def _one_size(
             + f"{child['peak_rss_mib']:,.0f} MiB peak (per stage: {per_stage})"
         )
         (n_rows,) = _landed_rows(dirs.warehouse)
+        done = True
     finally:
         tail = server.stop()
-        if options.keep is not None and dirs.root.exists():
-            options.keep.mkdir(parents=True, exist_ok=True)
-            shutil.rmtree(options.keep / dirs.root.name, ignore_errors=True)
-            shutil.move(dirs.root, options.keep / dirs.root.name)
-        else:
-            shutil.rmtree(dirs.root, ignore_errors=True)
+        _put_away(dirs.root, options, done, say)
     return {
         "history_contacts": info["contacts"],
         "history_days": days,
@@ -240,6 +237,33 @@ def _one_size(
         "server_peak_rss_mib": round(tail.get("server_peak_rss_mib", 0.0), 1),
         "generate_s": round(info["generate_s"], 3),
     }
+
+
+def _put_away(root: Path, options: HistoryOptions, done: bool, say: Callable[[str], None]) -> None:
+    """A size's working directory after its run: moved to ``--keep`` when given, else deleted,
+    except after a failure. A failed run's directory is kept beside the temporary ones
+    (``--workdir``, else the system's) and its path said: what failed is in its logs, and at
+    5M the history in it took most of an hour to load (the eleventh round lost one that way)."""
+    if not root.exists():
+        return
+    if options.keep is not None:
+        dest = options.keep / root.name
+    elif not done:
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        base = options.workdir if options.workdir is not None else Path(tempfile.gettempdir())
+        dest = base / f"harmonia-history-failed-{root.name}-{stamp}"
+    else:
+        shutil.rmtree(root, ignore_errors=True)
+        return
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(dest, ignore_errors=True)
+    shutil.move(root, dest)
+    if not done:
+        size = sum(f.stat().st_size for f in dest.rglob("*") if f.is_file())
+        say(
+            f"{root.name}: the run failed; its working directory ({size / 2**30:.2f} GiB: "
+            f"warehouse, dbt and GX logs) is kept at {dest}; delete it when done"
+        )
 
 
 def _save_history(
