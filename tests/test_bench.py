@@ -207,7 +207,7 @@ def test_history_mode_runs_an_increment_over_each_history(
         assert rows == run["landing_rows_after"]
 
 
-def test_a_saved_history_is_reused_for_the_same_world_only(
+def test_a_saved_history_is_reused_for_the_same_world_only_and_a_failed_run_is_kept(
     prefect_harness: str, tmp_path: Path
 ) -> None:
     saved = tmp_path / "saved"
