@@ -9,9 +9,10 @@ refcounting frees all of it, and the collector only costs time there. Measured:
   paused (``validate.flatten``);
 - extract, a 200k-contact world over HTTP: ``orjson.loads`` of the pages held the GIL for
   8.6 s of a 35.3 s extract, 1.6 s with the collector paused around it; the extract took
-  30.6 s (``extract.http``). Paused for a source's whole run instead (``extract.runner``: a
-  page's records are parsed, keyed and landed before they are freed, and a collection in
-  between walked them all), the extract took 28.9–32.2 s against 32.2–36.4 s and its process
+  30.6 s (the pause was then in ``extract.http``). Paused for a source's whole run instead
+  (``extract.runner``, now the only pause in extract: a page's records are parsed, keyed
+  and landed before they are freed, and a collection in between walked them all), the
+  extract took 28.9–32.2 s against 32.2–36.4 s and its process
   CPU 23.5–25.9 s against 26.1–29.8 s (three runs each, alternating). The collector had run
   18–19 full collections per extract; a collection after it found about 500 objects in
   cycles.

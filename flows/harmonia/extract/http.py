@@ -31,7 +31,6 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from harmonia.extract.paginators import PageRequest
-from harmonia.gcpause import gc_paused
 
 log = logging.getLogger("harmonia.extract.http")
 
@@ -322,8 +321,9 @@ def _parse_json(response: requests.Response) -> tuple[str | None, Any]:
     if not body or not body.strip():
         return "empty body", None
     try:
-        with gc_paused():  # a page's records hold no cycles (harmonia.gcpause)
-            return None, orjson.loads(body)
+        # the runner holds the cyclic collector paused for the whole source run
+        # (harmonia.gcpause), so the pages in flight are never walked
+        return None, orjson.loads(body)
     except orjson.JSONDecodeError:
         pass
     ctype = response.headers.get("Content-Type", "?").split(";")[0]
