@@ -30,6 +30,7 @@ import orjson
 import requests
 from requests.adapters import HTTPAdapter
 
+from harmonia.extract.pages import DECODE_ERRORS
 from harmonia.extract.paginators import PageRequest
 
 log = logging.getLogger("harmonia.extract.http")
@@ -208,18 +209,23 @@ class SourceHTTP:
     # -- the request loop ---------------------------------------------------------------
 
     def fetch(
-        self, request: PageRequest, validate: Callable[[Any], str | None] | None = None
+        self,
+        request: PageRequest,
+        validate: Callable[[Any], str | None] | None = None,
+        decode: Callable[[bytes], Any] = orjson.loads,
     ) -> tuple[requests.Response, Any]:
         """Send ``request`` until it yields parsed JSON, or raise an ``ExtractError``.
 
-        ``validate`` says why a parsed body is not a page of the endpoint (or None if it is):
-        such a body is garbage like an HTML page would be.
+        ``decode`` parses the body (``extract.pages.PageDecoder.decode`` for pages whose
+        records land as text); a body it refuses with one of ``DECODE_ERRORS`` is garbage, and
+        so is one that ``validate`` says is not a page of the endpoint (it returns why, or
+        None if it is).
         """
         attempt = 0
         garbage = 0
         while True:
             attempt += 1
-            reason, delay = self._try_once(request, validate)
+            reason, delay = self._try_once(request, validate, decode)
             if isinstance(reason, tuple):
                 return reason
             if reason.startswith("garbage"):
@@ -233,7 +239,10 @@ class SourceHTTP:
             self._sleep_or_give_up(request, attempt, reason, delay)
 
     def _try_once(
-        self, request: PageRequest, validate: Callable[[Any], str | None] | None
+        self,
+        request: PageRequest,
+        validate: Callable[[Any], str | None] | None,
+        decode: Callable[[bytes], Any],
     ) -> tuple[Any, float | None]:
         """One attempt: ``((response, data), None)`` on success, else ``(reason, delay)``."""
         self._last_url = request.url
@@ -254,7 +263,7 @@ class SourceHTTP:
         self._last_url = response.url
         status = response.status_code
         if 200 <= status < 300:
-            problem, data = _parse_json(response)
+            problem, data = _parse_json(response, decode)
             if problem is None and validate is not None:
                 problem = validate(data)
             if problem is None:
@@ -316,15 +325,17 @@ class SourceHTTP:
         time.sleep(delay)
 
 
-def _parse_json(response: requests.Response) -> tuple[str | None, Any]:
+def _parse_json(
+    response: requests.Response, decode: Callable[[bytes], Any]
+) -> tuple[str | None, Any]:
     body = response.content
     if not body or not body.strip():
         return "empty body", None
     try:
         # the runner holds the cyclic collector paused for the whole source run
         # (harmonia.gcpause), so the pages in flight are never walked
-        return None, orjson.loads(body)
-    except orjson.JSONDecodeError:
+        return None, decode(body)
+    except DECODE_ERRORS:
         pass
     ctype = response.headers.get("Content-Type", "?").split(";")[0]
     head = body.lstrip()[:1]

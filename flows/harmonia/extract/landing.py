@@ -1,7 +1,8 @@
 """The landing zone in DuckDB: append-only raw records, one batch per page, and the state.
 
-``landing.records`` keeps every record as received (raw JSON text in the vendor's key order)
-with its load metadata, unique on ``(source, entity, record_id, record_version)``.
+``landing.records`` keeps every record as received (its JSON text as the vendor sent it,
+``extract.pages``) with its load metadata, unique on ``(source, entity, record_id,
+record_version)``.
 ``Landing.land`` writes pages — their new records, one ``landing.batches`` row per page and
 entity and, when given, the state the pages advance — in ONE transaction, so after a crash
 either those pages and their state are there or none of it (``docs/architecture.md``). The
@@ -257,26 +258,38 @@ class PageRows:
 def key_records(
     source: str, entity: str, records: list[Any], primary_key: str, version_field: str
 ) -> PageRows:
-    """Serialize records and read their key and version.
+    """Parsed records serialized (``dump_record``) and keyed as ``key_raw_records`` keys them."""
+    raws = [dump_record(record).encode() for record in records]
+    return key_raw_records(source, entity, raws, records, primary_key, version_field)
+
+
+def key_raw_records(
+    source: str,
+    entity: str,
+    raws: list[bytes],
+    records: list[Any],
+    primary_key: str,
+    version_field: str,
+) -> PageRows:
+    """Records as JSON text (``raws``, landed as they are) with their key and version read from
+    ``records``: the parsed records, or the fields of them that were read
+    (``extract.pages.PageDecoder``), position for position.
 
     A record without a usable key or version (a malformed record) still lands: it is keyed by
-    a hash of its content instead, so re-reading the same bytes is a duplicate and different
+    a hash of its text instead, so re-reading the same bytes is a duplicate and different
     bytes are a new version. Validation quarantines it later; landing keeps everything.
     """
     ids: list[str] = []
     versions: list[str] = []
-    raws: list[str] = []
-    for record in records:
-        raw = dump_record(record)
+    for raw, record in zip(raws, records, strict=True):
         record_id = _scalar_text(dig(record, primary_key)) if isinstance(record, dict) else None
         version = _scalar_text(dig(record, version_field)) if isinstance(record, dict) else None
         if record_id is None or version is None:
-            digest = "~sha1:" + hashlib.sha1(raw.encode(), usedforsecurity=False).hexdigest()
+            digest = "~sha1:" + hashlib.sha1(raw, usedforsecurity=False).hexdigest()
             record_id = record_id if record_id is not None else digest
             version = version if version is not None else digest
         ids.append(record_id)
         versions.append(version)
-        raws.append(raw)
     table = pa.Table.from_arrays(
         [pa.array(ids, pa.string()), pa.array(versions, pa.string()), pa.array(raws, pa.string())],
         schema=_PAGE_SCHEMA,

@@ -91,6 +91,10 @@ class BasePaginator:
     def update_request(self, request: PageRequest) -> None:
         raise NotImplementedError
 
+    def record_fields(self) -> tuple[str, ...]:
+        """Dotted paths this paginator reads in each record of a page (most read none)."""
+        return ()
+
 
 class SinglePagePaginator(BasePaginator):
     """An endpoint that answers in one page."""
@@ -179,6 +183,9 @@ class CappedSearchPaginator(CursorPaginator):
         self.last: float | None = None  # sort value (epoch s) of the last record read
         self.restart = False
         self.restarts = 0  # searches sent again from the last value (for tests and logs)
+
+    def record_fields(self) -> tuple[str, ...]:
+        return (self.sort_path,)
 
     def init_request(self, request: PageRequest) -> None:
         limit = dig(request.json or {}, self.limit_param)

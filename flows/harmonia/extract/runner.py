@@ -35,8 +35,15 @@ from urllib.parse import quote
 
 import duckdb
 
-from harmonia.extract.http import ClientError, ExtractError, HttpPolicy, SourceHTTP
-from harmonia.extract.landing import Landing, PageBatch, PageRows, key_records
+from harmonia.extract.http import (
+    ClientError,
+    ExtractError,
+    GarbageResponseError,
+    HttpPolicy,
+    SourceHTTP,
+)
+from harmonia.extract.landing import Landing, PageBatch, PageRows, key_raw_records
+from harmonia.extract.pages import DECODE_ERRORS, DecodedPage, PageDecoder, without_field
 from harmonia.extract.paginators import PageRequest, PaginationError, dig, set_path
 from harmonia.extract.sources import Endpoint, RecordSpec, SourceConfig
 from harmonia.extract.state import Window, read_state
@@ -137,6 +144,7 @@ class _SourceRun:
             policy=options.policy or HttpPolicy(timeout=cfg.timeout),
         )
         self.page_numbers: dict[str, int] = {}
+        self._decoders: dict[str, PageDecoder] = {}
         self.children = {ep.parent: ep for ep in cfg.endpoints if ep.parent}
         self._counts_lock = threading.Lock()
         self._pending: list[PageBatch] = []
@@ -190,12 +198,16 @@ class _SourceRun:
         request = first_request(self.cfg, endpoint, self.credentials, url, window)
         paginator = endpoint.new_paginator()
         paginator.init_request(request)
+        decoder = self._decoder(endpoint, paginator)
         child = self.children.get(endpoint.entity)
         while True:
             fetch_started = time.perf_counter()
-            response, data = self.http.fetch(
-                request, validate=lambda body: _shape_problem(endpoint.records, body)
+            response, page = self.http.fetch(
+                request,
+                validate=lambda body: _shape_problem(endpoint.records, body.data),
+                decode=decoder.decode,
             )
+            data = page.data
             extracted_at = datetime.now(UTC)
             keying_started = time.perf_counter()
             paginator.update_state(response, data)
@@ -205,27 +217,36 @@ class _SourceRun:
 
             request_url = self.http.safe_url(response.url)
             primary, *sideloads = endpoint.records
-            records = _records(primary, data)
+            records, raws = _records(primary.path, page)
             stop = False
             if window is not None:
-                records, stop = _in_window(window, records)
+                kept, stop = _in_window(window, records)
+                if len(kept) < len(records):
+                    records, raws = [records[i] for i in kept], [raws[i] for i in kept]
             edges = [spec for spec in sideloads if spec.edge is not None]
-            records, inline = _detach(records, edges)
-            rows = key_records(
-                self.cfg.name, primary.entity, records, primary.primary_key, primary.version_field
+            raws, inline = _detach(records, raws, edges)
+            rows = key_raw_records(
+                self.cfg.name,
+                primary.entity,
+                raws,
+                records,
+                primary.primary_key,
+                primary.version_field,
             )
             batches = [PageBatch(rows, page_number, request_url, extracted_at)]
             for spec in sideloads:
                 if spec.edge is not None:
                     continue
-                side = key_records(
+                side, side_raws = _records(spec.path, page)
+                side_rows = key_raw_records(
                     self.cfg.name,
                     spec.entity,
-                    _records(spec, data),
+                    side_raws,
+                    side,
                     spec.primary_key,
                     spec.version_field,
                 )
-                batches.append(PageBatch(side, page_number, request_url, extracted_at, False))
+                batches.append(PageBatch(side_rows, page_number, request_url, extracted_at, False))
             keyed = time.perf_counter() - keying_started
             with self._counts_lock:
                 self.result.http_s += keying_started - fetch_started
@@ -255,6 +276,27 @@ class _SourceRun:
             except PaginationError as exc:
                 # after this page is buffered: ``run`` commits what was read, then fails
                 raise ClientError(self.cfg.name, f"{endpoint.name}: {exc}") from exc
+
+    def _decoder(self, endpoint: Endpoint, paginator: Any) -> PageDecoder:
+        """The endpoint's page decoder: its record lists kept as text, and of each record the
+        fields this run reads (key, version, incremental cursor, what the paginator reads, the
+        inline edges)."""
+        decoder = self._decoders.get(endpoint.name)
+        if decoder is None:
+            paths = [spec.path for spec in endpoint.records if spec.edge is None]
+            fields = [
+                f
+                for s in endpoint.records
+                if s.edge is None
+                for f in (s.primary_key, s.version_field)
+            ]
+            if endpoint.incremental is not None:
+                fields.append(endpoint.incremental.cursor_field)
+            fields += paginator.record_fields()
+            edges = [spec.edge[1] for spec in endpoint.records if spec.edge is not None]
+            decoder = PageDecoder(paths, [f.split(".")[0] for f in fields], edges)
+            self._decoders[endpoint.name] = decoder
+        return decoder
 
     def _land(
         self, batches: list[PageBatch], state: dict[tuple[str, str], dict[str, Any]] | None
@@ -396,22 +438,36 @@ class _SourceRun:
         assert spec.edge is not None
         _, edge_name, items_key = spec.edge
         ids = parents.table.column("record_id").to_pylist()
+        decoder = self._decoders.get(f"edge {spec.path}")
+        if decoder is None:
+            fields = [spec.primary_key.split(".")[0], spec.version_field.split(".")[0]]
+            decoder = self._decoders[f"edge {spec.path}"] = PageDecoder([items_key], fields)
         records: list[Any] = []
+        raws: list[bytes] = []
         owners: list[tuple[str, int]] = []  # (parent id, its number of inline records)
         follow: list[str] = []
         for n in fresh:
-            container = inline[n][1] if n < len(inline) else None
-            if not isinstance(container, dict):
-                continue  # the parent has no such edge (or a malformed one): nothing inline
-            found = dig(container, items_key)
-            found = found if isinstance(found, list) else []
-            records.extend(found)
+            raw = inline[n][1] if n < len(inline) else None
+            if raw is None:
+                continue  # the parent has no such edge: nothing inline
+            try:
+                container = decoder.decode(raw)
+            except DECODE_ERRORS as exc:
+                raise GarbageResponseError(
+                    self.cfg.name,
+                    f"unusable {edge_name} of {ids[n]} in {page.request_url}: {exc}",
+                ) from exc
+            if not isinstance(container.data, dict):
+                continue  # a malformed edge: nothing inline
+            found, found_raws = _records(items_key, container)
+            records += found
+            raws += found_raws
             owners.append((ids[n], len(found)))
-            link = dig(container, spec.next_path) if spec.next_path else None
+            link = dig(container.data, spec.next_path) if spec.next_path else None
             if isinstance(link, str) and link:
                 follow.append(link)
-        rows = key_records(
-            self.cfg.name, spec.entity, records, spec.primary_key, spec.version_field
+        rows = key_raw_records(
+            self.cfg.name, spec.entity, raws, records, spec.primary_key, spec.version_field
         )
         out: list[PageBatch] = []
         offset = 0
@@ -472,29 +528,31 @@ def _landed(conn: duckdb.DuckDBPyConnection, source: str, entity: str) -> set[tu
     return {(record_id, version) for record_id, version in rows}
 
 
-def _records(spec: RecordSpec, data: Any) -> list[Any]:
-    found = dig(data, spec.path)
-    return found if isinstance(found, list) else []
+def _records(path: str | None, page: DecodedPage) -> tuple[list[Any], list[bytes]]:
+    """The records at ``path`` in a page (the fields read of each) and their JSON text."""
+    found = dig(page.data, path)
+    if not isinstance(found, list):
+        return [], []
+    return found, page.raws[path]
 
 
 def _detach(
-    records: list[Any], edges: list[RecordSpec]
-) -> tuple[list[Any], dict[RecordSpec, list[tuple[Any, Any]]]]:
-    """The primary records without their edges, and per edge spec the (record, edge) pairs
-    in record order. A record is copied (shallowly) only when it carries an edge."""
+    records: list[Any], raws: list[bytes], edges: list[RecordSpec]
+) -> tuple[list[bytes], dict[RecordSpec, list[tuple[Any, Any]]]]:
+    """The primary records' text without their edges, and per edge spec the (record, edge
+    text) pairs in record order. A record's text is rewritten only when it carries an edge."""
     inline: dict[RecordSpec, list[tuple[Any, Any]]] = {spec: [] for spec in edges}
     if not edges:
-        return records, inline
+        return raws, inline
     out = []
-    for record in records:
-        stripped = record
+    for record, raw in zip(records, raws, strict=True):
         for spec in edges:
             assert spec.edge is not None
             container = record.get(spec.edge[1]) if isinstance(record, dict) else None
             inline[spec].append((record, container))
             if container is not None:
-                stripped = {k: v for k, v in stripped.items() if k != spec.edge[1]}
-        out.append(stripped)
+                raw = without_field(raw, spec.edge[1])
+        out.append(raw)
     return out, inline
 
 
@@ -512,18 +570,19 @@ def _shape_problem(specs: tuple[RecordSpec, ...], body: Any) -> str | None:
     return None
 
 
-def _in_window(window: Window, records: list[Any]) -> tuple[list[Any], bool]:
-    """Records inside the window; ``True`` when a newest-first stream has passed its start."""
+def _in_window(window: Window, records: list[Any]) -> tuple[list[int], bool]:
+    """Positions of the records inside the window; ``True`` when a newest-first stream has
+    passed its start."""
     kept = []
     stop = False
-    for record in records:
+    for n, record in enumerate(records):
         value, where = window.position(record)
         if where == "before":
             stop = window.spec.order == "desc"
             continue
         window.observe(value)
         if where == "in":
-            kept.append(record)
+            kept.append(n)
     return kept, stop
 
 

@@ -13,9 +13,10 @@ The frame is exactly ``flatten.flatten``'s, column for column and dtype for dtyp
 that DuckDB's JSON reader would read differently from orjson go through ``flatten.flatten``
 whole: text DuckDB does not parse, and text with what its lenient reader accepts and orjson
 refuses (trailing commas, ``NaN``/``Infinity``, overflowing exponents, integers past 64
-bits). Landing writes every record with orjson (``extract.landing.dump_record``), so
-real records never hold those, nor duplicate keys (where DuckDB would read the first, orjson
-the last).
+bits). Landing keeps each record's text as sent, but only from pages that are strict JSON
+(``extract.pages``), so real records can hold only the last two. A key written twice in one
+object is read first by DuckDB and last by orjson; no vendor sends one
+(``docs/data-quality.md``).
 """
 
 from __future__ import annotations
