@@ -216,3 +216,36 @@ def test_a_malformed_memory_limit_is_refused_before_anything_is_opened(monkeypat
     monkeypatch.setenv("HARMONIA_DUCKDB_MEMORY_LIMIT", "2GB; drop table x")
     with pytest.raises(ValidationError, match="duckdb_memory_limit"):
         Settings()
+
+
+def _raw_json_compression(con: duckdb.DuckDBPyConnection) -> set[str]:
+    con.execute("checkpoint")
+    rows = con.execute(
+        "select distinct compression from pragma_storage_info('landing.records') "
+        "where column_name = 'raw_json' and segment_type <> 'VALIDITY'"
+    ).fetchall()
+    return {c for (c,) in rows}
+
+
+def test_raw_json_is_stored_with_zstd_where_the_file_has_it(tmp_path: Path) -> None:
+    records = [{"id": f"c{i}", "updated_at": "v1", "note": "x" * 200} for i in range(3000)]
+    path = tmp_path / "warehouse.duckdb"
+    assert _land(path, records) == (3000, 0)
+    with Landing(path) as landing:
+        assert _raw_json_compression(landing.conn) == {"ZSTD"}
+        (same,) = landing.conn.execute(
+            "select bool_and(raw_json::varchar = json_object('id', record_id, "
+            "'updated_at', 'v1', 'note', repeat('x', 200))::varchar) from landing.records"
+        ).fetchone()
+    assert same
+
+    # a file of an older storage version (before DuckDB 1.2) has no zstd: DuckDB would refuse
+    # the hint, so the table is created without it and lands the same records
+    old = tmp_path / "old.duckdb"
+    con = duckdb.connect()
+    con.execute(f"attach '{old}' as old (storage_version 'v1.0.0')")
+    con.execute("create table old.marker (i integer)")
+    con.close()
+    assert _land(old, records) == (3000, 0)
+    with Landing(old) as landing:
+        assert "ZSTD" not in _raw_json_compression(landing.conn)
