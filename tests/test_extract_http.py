@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime
+from email.utils import format_datetime, parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import ClassVar
 
@@ -33,6 +35,8 @@ from harmonia.extract.paginators import (
     QueryParamAuth,
 )
 from harmonia.extract.state import to_epoch
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 SECRET = "tok-3f9a-UNIQUE-SECRET"
 FAST = HttpPolicy(timeout=(2, 5), backoff_base=0.01, backoff_max=0.05, max_attempts=5)
@@ -263,3 +267,55 @@ def test_paginators_follow_their_vendor_shapes() -> None:
 )
 def test_to_epoch_reads_every_vendor_format(value: object, epoch: float | None) -> None:
     assert to_epoch(value) == epoch
+
+
+def _to_epoch_every_reading_in_turn(value: object) -> float | None:
+    """``to_epoch`` as it was written first: float, then ISO 8601, then RFC 2822, each tried
+    until one does not raise. ``to_epoch`` skips the readings that cannot succeed."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value) / 1000 if value > 1e11 else float(value)
+    if not isinstance(value, str) or not value.strip():
+        return None
+    text = value.strip()
+    try:
+        return _to_epoch_every_reading_in_turn(float(text))
+    except ValueError:
+        pass
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        try:
+            parsed = parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError):
+            return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.timestamp()
+
+
+_DATE_TEXTS = st.one_of(
+    st.text(alphabet="0123456789-+.:TZ eEinfaINFA_WedApr,١٢", max_size=32),
+    st.datetimes(timezones=st.just(UTC)).map(lambda d: d.isoformat()),
+    st.datetimes(min_value=datetime(1900, 1, 1)).map(lambda d: format_datetime(d)),
+    st.floats(allow_nan=True).map(str),
+    st.text(max_size=12),
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(_DATE_TEXTS)
+@example("١٢٣")  # float() reads every script's digits
+@example("1_000")
+@example("-Infinity")
+@example("nan")
+@example("1.5e-7")  # a '-' at position 4 that is not a date
+@example("2026-11-30")
+@example("20261130T100000Z")
+@example("Wed, 24 Apr 2024 23:06:40 -0000")
+@example("Wed, 31 Feb 2024 23:06:40 +0000")
+def test_to_epoch_reads_any_text_as_trying_every_reading_would(text: str) -> None:
+    expected = _to_epoch_every_reading_in_turn(text)
+    got = to_epoch(text)
+    assert got == expected or (got != got and expected != expected)  # NaN reads as NaN

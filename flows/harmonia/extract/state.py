@@ -25,6 +25,7 @@ Semantics (the same for every source; what differs is declared in ``sources.Incr
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -54,13 +55,20 @@ def to_epoch(value: Any) -> float | None:
     if not isinstance(value, str) or not value.strip():
         return None
     text = value.strip()
-    try:
-        return to_epoch(float(text))
-    except ValueError:
-        pass
-    try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
+    # each reading is tried only where it can succeed, not to fail with a raise: the window
+    # reads every record's cursor (a float() of an RFC 2822 date cost as much as its parse)
+    head = text[0]
+    iso_like = text[:4].isdigit() and text[4:5] == "-"  # no float starts so
+    if not iso_like and (head in _FLOAT_HEADS or not head.isascii()):
+        try:
+            return to_epoch(float(text))
+        except ValueError:
+            pass
+    parsed = None
+    if head.isdigit():  # an ISO 8601 date starts with its year
+        with contextlib.suppress(ValueError):
+            parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if parsed is None:
         try:
             parsed = parsedate_to_datetime(text)
         except (TypeError, ValueError, IndexError):
@@ -68,6 +76,11 @@ def to_epoch(value: Any) -> float | None:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     return parsed.timestamp()
+
+
+#: what a text ``float()`` reads can start with (digits, sign, point, inf, nan, any case;
+#: and any non-ASCII character: it takes every script's decimal digits)
+_FLOAT_HEADS = frozenset("0123456789+-.iInN")
 
 
 def format_cursor(epoch: float, fmt: str) -> Any:
