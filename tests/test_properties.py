@@ -1,6 +1,6 @@
 """Property-based tests (hypothesis) of the pure parsers the pipeline trusts with vendor input:
 timestamp and phone parsing in validation, and the redaction of secrets from request URLs and
-log lines in extraction. Fast; no server, no warehouse."""
+log lines in extraction; and of the demo APIs' time formats. Fast; no server, no warehouse."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from email.utils import format_datetime
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
+from harmonia.demo.server import iso_meta, iso_ms, iso_z, rfc2822
 from harmonia.extract.http import is_secret_param, redact_url
 from harmonia.validate.flatten import parse_timestamp, phone_parseable
 from hypothesis import given
@@ -19,6 +20,16 @@ EPOCH_MAX = datetime(2100, 1, 1, tzinfo=UTC).timestamp()
 FORMATS = ("epoch", "epoch_ms", "iso", "rfc2822")
 
 # -- timestamps ------------------------------------------------------------------------------
+
+
+@given(t=st.integers(0, int(EPOCH_MAX)) | st.floats(0, EPOCH_MAX))
+def test_the_demo_apis_write_times_as_datetime_and_email_utils_do(t: float) -> None:
+    moment = datetime.fromtimestamp(t, UTC)
+    assert rfc2822(t) == format_datetime(moment).replace("-0000", "+0000")
+    assert iso_z(t) == moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert iso_ms(t) == moment.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    assert iso_meta(t) == moment.strftime("%Y-%m-%dT%H:%M:%S+0000")
+
 
 vendor_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
