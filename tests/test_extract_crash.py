@@ -150,7 +150,9 @@ def test_a_failing_vendor_leaves_whole_batches_with_the_state_they_cover(
         pages = conn.execute("select count(*), sum(records) from landing.batches").fetchone()
     assert pages[0] >= 2 and pages[1] == len(partial) == 10 * pages[0]
     if flush_records == 25:
-        assert pages[0] == 3  # one transaction of three pages, then the failure
+        # one transaction of three pages, then the failure; the fourth page was asked for
+        # before the third landed (read ahead): it lands too if it came before the break
+        assert pages[0] in (3, 4)
     assert watermark == newest
 
     srv.set_faults(None)

@@ -149,7 +149,8 @@ class HttpPolicy:
     backoff_max: float = 30.0
     max_header_delay: float = 120.0  # a Retry-After beyond this is treated as a hard failure
     garbage_attempts: int = 3  # 200s with an unusable body before giving up
-    pool_size: int = 4
+    # connections kept per source: the page read ahead plus the children read at once (4)
+    pool_size: int = 6
 
 
 @dataclass

@@ -34,6 +34,7 @@ import re
 import threading
 import uuid
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -286,7 +287,7 @@ def key_records(
 def key_raw_records(
     source: str,
     entity: str,
-    raws: list[bytes],
+    raws: Sequence[Any],  # bytes-like: bytes, msgspec.Raw
     records: list[Any],
     primary_key: str,
     version_field: str,
@@ -311,10 +312,22 @@ def key_raw_records(
         ids.append(record_id)
         versions.append(version)
     table = pa.Table.from_arrays(
-        [pa.array(ids, pa.string()), pa.array(versions, pa.string()), pa.array(raws, pa.string())],
+        [pa.array(ids, pa.string()), pa.array(versions, pa.string()), _text_array(raws)],
         schema=_PAGE_SCHEMA,
     )
     return PageRows(source, entity, table)
+
+
+def _text_array(raws: Sequence[Any]) -> pa.Array:
+    """UTF-8 texts (bytes-like: ``bytes`` or ``msgspec.Raw`` slices of a page) as one Arrow
+    string array, built from their joined bytes and offsets: no Python object per value.
+    The texts are valid UTF-8 already (a page is checked whole: ``PageDecoder.decode``)."""
+    offsets = np.zeros(len(raws) + 1, np.int64)
+    np.cumsum(np.fromiter(map(len, raws), np.int64, len(raws)), out=offsets[1:])
+    data = pa.py_buffer(b"".join(raws))
+    return pa.LargeStringArray.from_buffers(len(raws), pa.py_buffer(offsets), data).cast(
+        pa.string()
+    )
 
 
 @dataclass(frozen=True)

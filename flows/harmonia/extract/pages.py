@@ -48,7 +48,8 @@ class DecodedPage:
     the fields read of each record; ``raws[path]`` the records' JSON text in the same order."""
 
     data: Any
-    raws: dict[str | None, list[bytes]] = field(default_factory=dict)
+    # slices of the body (msgspec.Raw: bytes-like, no copy)
+    raws: dict[str | None, list[msgspec.Raw]] = field(default_factory=dict)
 
 
 class PageDecoder:
@@ -123,7 +124,7 @@ class PageDecoder:
             items = _LIST.decode(raw)
         except msgspec.ValidationError:
             return _ANY.decode(raw)
-        page.raws[path] = [bytes(item) for item in items]
+        page.raws[path] = items
         try:
             return [self._as_dict(s) for s in self._many.decode(raw)]
         except msgspec.ValidationError:  # a record that is not an object, or odd key fields
@@ -153,7 +154,7 @@ class PageDecoder:
         return out
 
 
-def without_field(raw: bytes, name: str) -> bytes:
+def without_field(raw: bytes | msgspec.Raw, name: str) -> bytes:
     """A record's JSON text without its top-level member ``name``, the rest as sent."""
     members = _TOP.decode(raw)
     members.pop(name, None)

@@ -27,7 +27,7 @@ import copy
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -160,6 +160,7 @@ class _SourceRun:
         # child endpoints (one request per parent record) are latency-bound: read a few
         # parents' children at once over the source's pooled session
         self._pool = ThreadPoolExecutor(workers, f"{cfg.name}-children") if workers else None
+        self._ahead = ThreadPoolExecutor(1, f"{cfg.name}-next-page")
 
     def run(self) -> SourceResult:
         started = time.monotonic()
@@ -179,6 +180,7 @@ class _SourceRun:
         finally:
             if self._pool is not None:
                 self._pool.shutdown(wait=True, cancel_futures=True)
+            self._ahead.shutdown(wait=True, cancel_futures=True)
             self.result.requests = self.http.stats.requests
             self.result.retries = self.http.stats.retries
             self.result.duration_s = round(time.monotonic() - started, 3)
@@ -200,15 +202,18 @@ class _SourceRun:
         paginator.init_request(request)
         decoder = self._decoder(endpoint, paginator)
         child = self.children.get(endpoint.entity)
+        # a top-level endpoint asks for its next page before it keys and lands this one, so
+        # the vendor serves the next while this one is written (children read several at once)
+        ahead = self._ahead if sink is None else None
+        upcoming: Future[tuple[Any, DecodedPage, datetime]] | None = None
         while True:
             fetch_started = time.perf_counter()
-            response, page = self.http.fetch(
-                request,
-                validate=lambda body: _shape_problem(endpoint.records, body.data),
-                decode=decoder.decode,
-            )
+            if upcoming is not None:
+                response, page, extracted_at = upcoming.result()
+            else:
+                response, page, extracted_at = self._fetch(request, endpoint, decoder)
+            upcoming = None
             data = page.data
-            extracted_at = datetime.now(UTC)
             keying_started = time.perf_counter()
             paginator.update_state(response, data)
             with self._counts_lock:
@@ -223,6 +228,16 @@ class _SourceRun:
                 kept, stop = _in_window(window, records)
                 if len(kept) < len(records):
                     records, raws = [records[i] for i in kept], [raws[i] for i in kept]
+            last = stop or not paginator.has_next_page
+            unpageable = None
+            if not last:
+                try:
+                    paginator.update_request(request)
+                except PaginationError as exc:
+                    unpageable = exc  # raised once this page is buffered
+                else:
+                    if ahead is not None:
+                        upcoming = ahead.submit(self._fetch, request, endpoint, decoder)
             edges = [spec for spec in sideloads if spec.edge is not None]
             raws, inline = _detach(records, raws, edges)
             rows = key_raw_records(
@@ -260,7 +275,6 @@ class _SourceRun:
                     nested += self._read_edge(spec, endpoint, inline[spec], rows, fresh, batches[0])
                 if child is not None:
                     self._read_children(child, rows, fresh, nested)
-                last = stop or not paginator.has_next_page
                 state = None
                 if window is not None and (last or window.spec.commit == "per_page"):
                     resume = dig(data, window.spec.resume_path) if window.spec.resume_path else None
@@ -269,13 +283,22 @@ class _SourceRun:
                         state = {(self.cfg.name, endpoint.entity): cursor}
                 # nested pages first in the batch list: same transaction, so order is cosmetic
                 self._land([*nested, *batches], state)
-            if stop or not paginator.has_next_page:
-                return
-            try:
-                paginator.update_request(request)
-            except PaginationError as exc:
+            if unpageable is not None:
                 # after this page is buffered: ``run`` commits what was read, then fails
-                raise ClientError(self.cfg.name, f"{endpoint.name}: {exc}") from exc
+                raise ClientError(self.cfg.name, f"{endpoint.name}: {unpageable}") from unpageable
+            if last:
+                return
+
+    def _fetch(
+        self, request: PageRequest, endpoint: Endpoint, decoder: PageDecoder
+    ) -> tuple[Any, DecodedPage, datetime]:
+        """One page of ``endpoint``: the response, the decoded page, when it arrived."""
+        response, page = self.http.fetch(
+            request,
+            validate=lambda body: _shape_problem(endpoint.records, body.data),
+            decode=decoder.decode,
+        )
+        return response, page, datetime.now(UTC)
 
     def _decoder(self, endpoint: Endpoint, paginator: Any) -> PageDecoder:
         """The endpoint's page decoder: its record lists kept as text, and of each record the
@@ -443,7 +466,7 @@ class _SourceRun:
             fields = [spec.primary_key.split(".")[0], spec.version_field.split(".")[0]]
             decoder = self._decoders[f"edge {spec.path}"] = PageDecoder([items_key], fields)
         records: list[Any] = []
-        raws: list[bytes] = []
+        raws: list[Any] = []
         owners: list[tuple[str, int]] = []  # (parent id, its number of inline records)
         follow: list[str] = []
         for n in fresh:
@@ -528,7 +551,7 @@ def _landed(conn: duckdb.DuckDBPyConnection, source: str, entity: str) -> set[tu
     return {(record_id, version) for record_id, version in rows}
 
 
-def _records(path: str | None, page: DecodedPage) -> tuple[list[Any], list[bytes]]:
+def _records(path: str | None, page: DecodedPage) -> tuple[list[Any], list[Any]]:
     """The records at ``path`` in a page (the fields read of each) and their JSON text."""
     found = dig(page.data, path)
     if not isinstance(found, list):
@@ -537,8 +560,8 @@ def _records(path: str | None, page: DecodedPage) -> tuple[list[Any], list[bytes
 
 
 def _detach(
-    records: list[Any], raws: list[bytes], edges: list[RecordSpec]
-) -> tuple[list[bytes], dict[RecordSpec, list[tuple[Any, Any]]]]:
+    records: list[Any], raws: list[Any], edges: list[RecordSpec]
+) -> tuple[list[Any], dict[RecordSpec, list[tuple[Any, Any]]]]:
     """The primary records' text without their edges, and per edge spec the (record, edge
     text) pairs in record order. A record's text is rewritten only when it carries an edge."""
     inline: dict[RecordSpec, list[tuple[Any, Any]]] = {spec: [] for spec in edges}
