@@ -168,6 +168,28 @@ def test_every_landed_record_is_in_raw_or_quarantine_exactly_once(world: World):
         assert sorted(raw + quarantined) == landed, f"{src}.{entity}"
 
 
+def test_raw_and_quarantined_json_is_the_landed_text_stored_with_zstd(world: World):
+    # byte for byte what landed; zstd, as landing.records has it (settings.text_compression)
+    differ = _rows(
+        world.warehouse,
+        "select count(*) from raw.voice_contacts r join landing.records l "
+        "on l.source = 'voice' and l.record_id = r.record_id "
+        "and l.record_version = r.record_version where l.raw_json::varchar <> r.raw_json::varchar",
+    )
+    assert differ == [(0,)]
+    con = duckdb.connect(str(world.warehouse))
+    try:
+        con.execute("checkpoint")
+        for table in ("landing.records", "raw.voice_contacts", "dq.quarantine_voice"):
+            used = con.execute(
+                f"select distinct compression from pragma_storage_info('{table}') "
+                "where column_name = 'raw_json' and segment_type <> 'VALIDITY'"
+            ).fetchall()
+            assert used == [("ZSTD",)], table
+    finally:
+        con.close()
+
+
 def test_reconciliation_balances_for_every_source_and_run(world: World):
     rows = _rows(
         world.warehouse,

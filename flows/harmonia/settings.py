@@ -6,6 +6,7 @@ reads ``os.environ`` directly. Secrets are ``SecretStr`` and never reach a log l
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -83,3 +84,20 @@ def get_settings() -> Settings:
 def limit_duckdb_memory(conn: DuckDBPyConnection) -> None:
     """Cap ``conn``'s database at ``HARMONIA_DUCKDB_MEMORY_LIMIT`` (1GB; checked by its pattern)."""
     conn.execute(f"set memory_limit = '{get_settings().duckdb_memory_limit}'")
+
+
+def text_compression(conn: DuckDBPyConnection) -> str:
+    """The column clause for a table's raw JSON text in ``conn``'s database file: zstd where
+    the file's storage version has it (1.2.0 and later; DuckDB refuses the hint in older
+    files), else nothing (DuckDB's default, FSST).
+
+    The raw JSON is most of the warehouse (``landing.records``, ``raw.*``, the quarantine):
+    zstd stores it in about a fifth of FSST's space and costs less to write (386k demo records
+    landed alone: 707 -> 153 MiB, 6.4 -> 5.3 s; ``docs/performance.md``, fifteenth round).
+    """
+    row = conn.execute(
+        "select tags['storage_version'] from duckdb_databases() "
+        "where database_name = current_database()"
+    ).fetchone()
+    numbers = tuple(int(n) for n in re.findall(r"\d+", (row[0] or "") if row else "")[:3])
+    return " using compression zstd" if numbers and numbers >= (1, 2, 0) else ""

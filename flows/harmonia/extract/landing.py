@@ -30,7 +30,6 @@ as they were.
 from __future__ import annotations
 
 import hashlib
-import re
 import threading
 import uuid
 from collections import Counter
@@ -46,7 +45,7 @@ import orjson
 import pyarrow as pa
 
 from harmonia.extract.paginators import dig
-from harmonia.settings import limit_duckdb_memory
+from harmonia.settings import limit_duckdb_memory, text_compression
 
 SCHEMA_VERSION = 3
 # 2: landing.records keyed by record_key (was the four columns); 3: record_key starts with the
@@ -77,17 +76,13 @@ RECORD_KEY_SQL = (
     "length(record_id), record_id, record_version)) >> 16)"
 )
 
-# raw_json is most of the landing zone: zstd stores it in about a fifth of DuckDB's default
-# (FSST) and costs less to write (386k demo records landed alone: 707 -> 153 MiB, 6.4 -> 5.3 s;
-# a 200k-contact extract: a 296 -> 156 MiB file; docs/performance.md, fifteenth round). Only
-# files of storage version 1.2.0 or later have it; older ones keep the default.
 RECORDS_DDL = """
     create table if not exists landing.records (
         source varchar not null,
         entity varchar not null,
         record_id varchar not null,
         record_version varchar not null,
-        raw_json json not null{raw_json_compression},
+        raw_json json not null{raw_json_compression},  -- settings.text_compression
         run_id varchar not null,
         batch_id varchar not null,
         page_number integer not null,
@@ -178,16 +173,9 @@ def ensure_landing_schema(conn: duckdb.DuckDBPyConnection) -> None:
 
 
 def records_ddl(conn: duckdb.DuckDBPyConnection) -> str:
-    """``landing.records``'s DDL for this file: raw_json compressed with zstd where the file's
-    storage version has it (DuckDB refuses the hint in older files)."""
-    tags = conn.execute(
-        "select tags['storage_version'] from duckdb_databases() "
-        "where database_name = current_database()"
-    ).fetchone()
-    version = tags[0] if tags and tags[0] else ""
-    numbers = tuple(int(n) for n in re.findall(r"\d+", version)[:3])
-    zstd = bool(numbers) and numbers >= (1, 2, 0)
-    return RECORDS_DDL.format(raw_json_compression=" using compression zstd" if zstd else "")
+    """``landing.records``'s DDL for this file (raw_json compressed as ``text_compression``
+    says)."""
+    return RECORDS_DDL.format(raw_json_compression=text_compression(conn))
 
 
 def _records_to_migrate(conn: duckdb.DuckDBPyConnection) -> str | None:

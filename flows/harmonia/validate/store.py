@@ -14,6 +14,7 @@ from typing import Any
 
 import duckdb
 
+from harmonia.settings import text_compression
 from harmonia.validate.fields import RecordCheck
 
 DQ_DDL = [
@@ -99,12 +100,13 @@ def ensure_tables(con: duckdb.DuckDBPyConnection, checks: Iterable[RecordCheck])
         return  # every task of every run asks; ~30 DDL statements cost more than this check
     for ddl in DQ_DDL:
         con.execute(ddl).fetchall()
+    text = text_compression(con)
     for check in checks:
         con.execute(
             f"""create table if not exists {raw_table(check.source, check.entity)} (
                 record_id varchar not null,
                 record_version varchar,
-                raw_json json,
+                raw_json json{text},
                 run_id varchar,              -- the ingest run that landed it
                 batch_id varchar,            -- the landing batch (page)
                 extracted_at timestamptz,
@@ -117,7 +119,7 @@ def ensure_tables(con: duckdb.DuckDBPyConnection, checks: Iterable[RecordCheck])
                 record_id varchar not null,
                 record_version varchar,
                 entity varchar not null,
-                raw_json json,
+                raw_json json{text},
                 run_id varchar,              -- the ingest run that landed it
                 batch_id varchar,
                 extracted_at timestamptz,
