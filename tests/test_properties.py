@@ -10,8 +10,11 @@ from datetime import UTC, datetime, timedelta, timezone
 from email.utils import format_datetime
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
+import phonenumbers
+from harmonia.dbt_plugins import to_e164
 from harmonia.demo.server import iso_meta, iso_ms, iso_z, rfc2822
 from harmonia.extract.http import is_secret_param, redact_url
+from harmonia.phones import read_phone
 from harmonia.validate.flatten import parse_timestamp, phone_parseable
 from hypothesis import given
 from hypothesis import strategies as st
@@ -95,6 +98,53 @@ def test_brazilian_mobile_parses_in_every_usual_writing(number: tuple[int, str])
         f"0{ddd}{n}",
     ):
         assert phone_parseable(written, "BR"), written
+
+
+phone_texts = st.one_of(
+    st.text(alphabet="+0123456789 ()-.x", max_size=20),
+    br_mobile.map(lambda t: f"+55{t[0]}{t[1]}"),
+    st.from_regex(r"\A\+[1-9][0-9]{5,14}\Z"),
+    st.text(max_size=12),
+)
+
+
+@given(value=phone_texts, region=st.sampled_from(["BR", "US", "PT", "br"]))
+def test_one_cached_parse_answers_validation_and_staging_as_their_own_parses_did(
+    value: str, region: str
+) -> None:
+    try:
+        number = phonenumbers.parse(value, region)
+        possible = phonenumbers.is_possible_number(number)
+        valid = phonenumbers.is_valid_number(number)
+    except phonenumbers.NumberParseException:
+        number, possible, valid = None, False, False
+    e164 = (
+        phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164) if valid else None
+    )
+    assert phone_parseable(value, region) == possible
+    upper = region.upper()
+    try:
+        staged = phonenumbers.parse(value, upper)
+        want = (
+            phonenumbers.format_number(staged, phonenumbers.PhoneNumberFormat.E164)
+            if phonenumbers.is_valid_number(staged)
+            else None
+        )
+    except phonenumbers.NumberParseException:
+        want = None
+    assert to_e164(value, region) == want
+    if region == upper:
+        assert read_phone(value, region) == (possible, e164)
+
+
+def test_staging_reuses_the_parse_validation_made() -> None:
+    value = "+55 11 91234-5678"
+    read_phone.cache_clear()
+    assert phone_parseable(value, "BR")
+    before = read_phone.cache_info()
+    assert to_e164(value, "br") == "+5511912345678"
+    after = read_phone.cache_info()
+    assert (after.hits, after.misses) == (before.hits + 1, before.misses)
 
 
 # -- redaction -------------------------------------------------------------------------------

@@ -13,25 +13,18 @@ registered; other Python readers can call :func:`register_udfs` on their own con
 
 from __future__ import annotations
 
-from functools import lru_cache
-
-import phonenumbers
 import pyarrow as pa
 from dbt.adapters.duckdb.plugins import BasePlugin
 from duckdb import DuckDBPyConnection
 from duckdb.sqltypes import VARCHAR
 
+from harmonia.phones import read_phone
 
-@lru_cache(maxsize=1_000_000)
+
 def to_e164(raw: str, region: str) -> str | None:
-    """E.164 form of ``raw`` read in ``region`` (alpha-2); None if not a valid number."""
-    try:
-        number = phonenumbers.parse(raw, region.upper())
-    except phonenumbers.NumberParseException:
-        return None
-    if not phonenumbers.is_valid_number(number):
-        return None
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    """E.164 form of ``raw`` read in ``region`` (alpha-2); None if not a valid number. One
+    cached parse per value and process, shared with validation (``harmonia.phones``)."""
+    return read_phone(raw, region.upper())[1]
 
 
 def normalize_email(raw: str | None) -> str | None:
@@ -46,7 +39,7 @@ def normalize_email(raw: str | None) -> str | None:
 
 def _normalize_phone_arrow(raw: pa.Array, region: pa.Array) -> pa.Array:
     # Vectorized over a DuckDB chunk; the cache makes repeated raw values (one customer's
-    # phone on many contacts) cost one parse.
+    # phone on many contacts, or a value validation read already) cost one parse.
     out = [
         None if r is None or g is None else to_e164(r, g)
         for r, g in zip(raw.to_pylist(), region.to_pylist(), strict=True)

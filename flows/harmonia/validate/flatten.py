@@ -22,9 +22,9 @@ from typing import Any
 import numpy as np
 import orjson
 import pandas as pd
-import phonenumbers
 
 from harmonia.gcpause import gc_paused
+from harmonia.phones import read_phone
 from harmonia.validate.fields import Field, RecordCheck
 
 #: a field absent from the JSON (as opposed to present with JSON null)
@@ -157,12 +157,9 @@ def parse_timestamp(value: Any, fmt: str) -> float | None:
 
 @lru_cache(maxsize=65536)
 def phone_parseable(value: str, region: str = "BR") -> bool:
-    """Whether ``phonenumbers`` parses the value into a possible number (default ``region``)."""
-    try:
-        number = phonenumbers.parse(value, region)
-    except phonenumbers.NumberParseException:
-        return False
-    return phonenumbers.is_possible_number(number)
+    """Whether ``phonenumbers`` parses the value into a possible number (default ``region``);
+    one cached parse per value and process, shared with dbt staging (``harmonia.phones``)."""
+    return read_phone(value, region)[0]
 
 
 def email_parseable(value: str) -> bool:
