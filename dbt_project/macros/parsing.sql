@@ -53,6 +53,12 @@
     (string order of e.g. RFC 2822 dates is not time order); among equal versions the most
     recently validated load wins, then the latest extraction.
 
+    The version field's text is the row's `record_version`: landing read it from the record
+    (the source's `RecordSpec.version_field`, the same field each staging model names), so the
+    window parses that column, not the JSON (chat at 1M: 0.93 -> 0.05 s; every raw row at 1M
+    gives the same timestamp either way). A record without a usable version has a `~sha1:`
+    digest there, which parses to null, as its absent field did.
+
     Memory (docs/dbt.md "Memory"): the newest version is chosen on narrow rows (rowid, record
     id, version, validated_at, extracted_at), so the window sorts a few dozen bytes per version,
     not the JSON documents, and spills to disk under DuckDB's memory_limit; only the winners'

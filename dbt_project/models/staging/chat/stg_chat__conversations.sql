@@ -7,7 +7,7 @@
 with
 
 newest_raw as (
-    {{ latest_version(source('raw', 'chat_conversations'), from_epoch("raw_json ->> '$.updated_at'")) }}
+    {{ latest_version(source('raw', 'chat_conversations'), from_epoch("record_version")) }}
 ),
 
 latest as (

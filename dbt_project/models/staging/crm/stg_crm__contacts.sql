@@ -4,7 +4,7 @@
 with
 
 newest_raw as (
-    {{ latest_version(source('raw', 'crm_contacts'), from_iso8601("raw_json ->> '$.updatedAt'")) }}
+    {{ latest_version(source('raw', 'crm_contacts'), from_iso8601("record_version")) }}
 ),
 
 latest as (

@@ -7,7 +7,7 @@
 with
 
 newest_raw as (
-    {{ latest_version(source('raw', 'email_tickets'), from_iso8601("raw_json ->> '$.updated_at'")) }}
+    {{ latest_version(source('raw', 'email_tickets'), from_iso8601("record_version")) }}
 ),
 
 latest as (

@@ -5,7 +5,7 @@
 with
 
 newest_raw as (
-    {{ latest_version(source('raw', 'messenger_conversations'), from_iso8601("raw_json ->> '$.updated_time'")) }}
+    {{ latest_version(source('raw', 'messenger_conversations'), from_iso8601("record_version")) }}
 ),
 
 latest as (

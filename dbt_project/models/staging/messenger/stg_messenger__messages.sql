@@ -6,7 +6,7 @@
 with
 
 newest_raw as (
-    {{ latest_version(source('raw', 'messenger_messages'), from_iso8601("raw_json ->> '$.created_time'")) }}
+    {{ latest_version(source('raw', 'messenger_messages'), from_iso8601("record_version")) }}
 ),
 
 batches as (

@@ -7,7 +7,7 @@
 with
 
 newest_raw as (
-    {{ latest_version(source('raw', 'sms_messages'), from_rfc2822("raw_json ->> '$.date_updated'")) }}
+    {{ latest_version(source('raw', 'sms_messages'), from_rfc2822("record_version")) }}
 ),
 
 latest as (

@@ -5,7 +5,7 @@
 with
 
 newest_raw as (
-    {{ latest_version(source('raw', 'surveys_responses'), from_epoch("raw_json ->> '$.updated_at'")) }}
+    {{ latest_version(source('raw', 'surveys_responses'), from_epoch("record_version")) }}
 ),
 
 latest as (

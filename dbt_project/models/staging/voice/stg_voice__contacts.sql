@@ -6,7 +6,7 @@
 with
 
 newest_raw as (
-    {{ latest_version(source('raw', 'voice_contacts'), from_epoch("raw_json ->> '$.LastUpdateTimestamp'")) }}
+    {{ latest_version(source('raw', 'voice_contacts'), from_epoch("record_version")) }}
 ),
 
 latest as (
