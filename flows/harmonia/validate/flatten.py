@@ -155,7 +155,6 @@ def parse_timestamp(value: Any, fmt: str) -> float | None:
     return seconds if 0 <= seconds < _EPOCH_MAX else None
 
 
-@lru_cache(maxsize=65536)
 def phone_parseable(value: str, region: str = "BR") -> bool:
     """Whether ``phonenumbers`` parses the value into a possible number (default ``region``);
     one cached parse per value and process, shared with dbt staging (``harmonia.phones``)."""
