@@ -7,15 +7,18 @@ from __future__ import annotations
 
 import json
 import shutil
+import statistics
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
 from harmonia.bench.dlt_compare import compare, failure_text, plan_source
-from harmonia.bench.history import HistoryOptions, run_history
+from harmonia.bench.history import HistoryOptions, dbt_summary, run_history
 from harmonia.bench.run import (
     ALL_STAGES,
+    SLOWEST_NODES,
     BenchOptions,
     _harmonia_one_source,
     print_result,
@@ -23,7 +26,7 @@ from harmonia.bench.run import (
 )
 from harmonia.demo.server import DemoServer
 from harmonia.extract.sources import MESSENGER, MESSENGER_PER_CONVERSATION, SOURCES
-from harmonia.settings import Credentials, get_settings
+from harmonia.settings import REPO_ROOT, Credentials, get_settings
 
 
 def test_bench_reports_every_stage(
@@ -59,6 +62,7 @@ def test_bench_reports_every_stage(
     assert result["dlt"] is None
     # the RSS figures are read against DuckDB's cap, so the result names it
     assert result["meta"]["duckdb_memory_limit"] == get_settings().duckdb_memory_limit
+    assert_dbt_detail(stages["dbt"]["detail"], stages["dbt"]["runs_s"][-1])
 
 
 def test_dlt_loads_the_same_records_per_source(prefect_harness: str, tmp_path: Path) -> None:
@@ -163,6 +167,24 @@ def test_dlt_plan_follows_messenger_either_way() -> None:
     assert per_conversation.tables == {"conversations": "conversations", "messages": "messages"}
 
 
+def assert_dbt_detail(detail: dict[str, Any], stage_s: float) -> None:
+    """A dbt stage's detail (harmonia.bench.run._dbt_detail) read from that build's results:
+    dbt's own elapsed time inside the stage's, its models and tests counted and timed, and its
+    slowest nodes, slowest first, every one a node of the project."""
+    assert 0 < detail["elapsed_s"] <= stage_s
+    kinds = detail["per_type"]
+    # the project's models and tests (a few dozen of each), every one run
+    assert kinds["model"]["nodes"] > 30 and kinds["test"]["nodes"] > 30, kinds
+    assert kinds["model"]["seconds"] > 0 and kinds["test"]["seconds"] > 0, kinds
+    slowest = detail["slowest"]
+    assert len(slowest) == SLOWEST_NODES
+    seconds = [n["seconds"] for n in slowest]
+    assert seconds == sorted(seconds, reverse=True)
+    models = {p.stem for p in (REPO_ROOT / "dbt_project" / "models").rglob("*.sql")}
+    assert all(n["node"] in models for n in slowest if n["type"] == "model"), slowest
+    assert dbt_summary(detail).startswith(f"dbt {detail['elapsed_s']:.1f}s elapsed; models ")
+
+
 def test_history_mode_runs_an_increment_over_each_history(
     prefect_harness: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -177,6 +199,7 @@ def test_history_mode_runs_an_increment_over_each_history(
         keep=tmp_path / "kept",
         days=20,
         same_daily_volume=True,
+        repeat=2,
     )
     run_history(options, say=lambda _: None)
     result = json.loads(out.read_text())
@@ -197,9 +220,23 @@ def test_history_mode_runs_an_increment_over_each_history(
         # the load's own peak per stage, never falling (ru_maxrss of one process)
         load_peaks = [run["history"][k]["peak_rss_mib"] for k in ("extract", "validate", "dbt")]
         assert 0 < load_peaks[0] <= load_peaks[1] <= load_peaks[2]
+        # each repeat started from the same history (restored from its copy): the same
+        # records landed, on top of the same rows; the reported seconds are their medians
+        repeats = run["increment_runs"]
+        assert len(repeats) == 2
+        assert repeats[0]["landed"] == repeats[1]["landed"] > 0, repeats
+        # (medians of the unrounded seconds: within a millisecond of the rounded ones')
+        median_s = statistics.median(r["total_s"] for r in repeats)
+        assert run["increment_s"] == pytest.approx(median_s, abs=2e-3)
+        for stage in ("extract", "validate", "dbt", "report"):
+            want = statistics.median(r[stage] for r in repeats)
+            assert run["increment"][stage]["seconds"] == pytest.approx(want, abs=2e-3), stage
+        assert run["increment_peak_rss_mib"] == max(r["peak_rss_mib"] for r in repeats)
+        assert_dbt_detail(run["increment_dbt_detail"], max(r["dbt"] for r in repeats))
     assert result["scaling_ratio"] > 0
     assert {t["status"] for t in result["targets"]} == {"not measured"}
     assert result["meta"]["duckdb_memory_limit"] == "1GB"
+    assert result["meta"]["repeat"] == 2
     # --keep: each size's warehouse survives, holding what the run landed
     for size, run in ((200, small), (400, large)):
         with duckdb.connect(str(tmp_path / "kept" / f"h{size}" / "warehouse.duckdb")) as con:
@@ -224,11 +261,19 @@ def test_a_saved_history_is_reused_for_the_same_world_only_and_a_failed_run_is_k
     kept = tmp_path / "kept"
     again = run_history(
         HistoryOptions(
-            sizes=(200,), increment_share=0.05, workdir=tmp_path, history_from=saved, keep=kept
+            sizes=(200,),
+            increment_share=0.05,
+            workdir=tmp_path,
+            history_from=saved,
+            keep=kept,
+            repeat=2,
         ),
         say=lambda _: None,
     )["runs"][0]
     assert "copied from" in again["history_load"]
+    # the second increment started from the saved history again, not from the first's result
+    first_repeat, second_repeat = again["increment_runs"]
+    assert first_repeat["landed"] == second_repeat["landed"] == first["increment_runs"][0]["landed"]
     # the copy was parsed for its own path before the clock ran: the increment's build parsed
     # only what changed, as a scheduled run over a warehouse that stays put does
     log = (kept / "h200" / "logs" / "dbt.log").read_text(encoding="utf-8")

@@ -9,7 +9,12 @@ from harmonia.demo import WORLD_DAYS  # a constant: the package's __init__ impor
 
 def bench(
     contacts: int = typer.Option(100_000, help="world size (1000000 for the issue's target)"),
-    repeat: int = typer.Option(3, min=1, help="runs per stage; the table shows medians"),
+    repeat: int = typer.Option(
+        3,
+        min=1,
+        help="runs per stage; the table shows medians (history mode: increments per size, "
+        "each from the same history)",
+    ),
     out: str = typer.Option("var/bench/bench.json", help="where the JSON result goes"),
     stages: str = typer.Option(
         "extract,validate,dbt,report,incremental,floor",
@@ -83,6 +88,7 @@ def bench(
                 history_from=Path(history_from) if history_from else None,
                 days=history_days,
                 same_daily_volume=same_daily_volume,
+                repeat=repeat,
             ),
             say=typer.echo,
         )

@@ -18,7 +18,10 @@ peak RSS ≤ 2 GB. For each history size, with the demo server in its own proces
    its resident set is *sampled* (``/proc/self/status`` VmRSS every 50 ms) during the stages;
    its lifetime peak (``VmHWM``, imports included) is reported too.
 
-The increment's total at the largest size over the one at the smallest is the scaling ratio;
+``--repeat N`` runs N increments per size, each from the same history (the working directory
+is put back from a copy between them), and reports their medians; the dbt stage carries where
+dbt spent its time (``harmonia.bench.run._dbt_detail``). The median increment's total at the
+largest size over the one at the smallest is the scaling ratio;
 the 1.3× target is judged only for 1M against 5M. The history here is extracted over HTTP (a
 full run), which is exact but slow: on the 2-core box a 1M history takes about 8 minutes
 (extract, validate, dbt) and a 5M one about 50, with 4.8 GB in the demo server
@@ -38,6 +41,7 @@ import json
 import os
 import platform
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -80,6 +84,9 @@ class HistoryOptions:
     # (a bigger history is a busier one: the voice and SMS lookbacks re-read more per run)
     days: int = WORLD_DAYS
     same_daily_volume: bool = False
+    # increments per size, each from the same history (restored from a copy between them);
+    # the result reports their medians
+    repeat: int = 1
 
 
 def history_days(size: int, options: HistoryOptions) -> int:
@@ -164,7 +171,9 @@ def _one_size(
         f"{info['increment_new']:,} new + {info['increment_updated']:,} updated"
     )
     dirs = _Dirs(root / f"h{size}")
+    pristine = root / f"h{size}.history"
     world = {"seed": options.seed, "size": size, "increment_share": share, "days": days}
+    repeats: list[_Increment] = []
     done = False
     try:
         if options.history_from is not None:
@@ -186,20 +195,35 @@ def _one_size(
             )
             if options.save_history is not None:
                 _save_history(dirs.root, options.save_history / dirs.root.name, world, info, hist)
+        if options.repeat > 1 and options.history_from is None:
+            # the loaded history, for the repeats after the first to start from
+            shutil.copytree(dirs.root, pristine)
         server.set_clock(info["end"])
-        child = _increment_in_fresh_process(server.base_url, dirs.root)
-        inc = {name: StageRun(**run) for name, run in child["stages"].items()}
-        per_stage = child["peak_rss_mib_per_stage"]
-        say(
-            f"increment {size:,}: "
-            + ", ".join(f"{k} {v.seconds:.1f}s" for k, v in inc.items())
-            + f"; RSS {child['start_rss_mib']:,.0f} MiB at start, "
-            + f"{child['peak_rss_mib']:,.0f} MiB peak (per stage: {per_stage})"
-        )
-        (n_rows,) = _landed_rows(dirs.warehouse)
+        for i in range(options.repeat):
+            if i > 0:
+                shutil.rmtree(dirs.root)
+                if options.history_from is not None:
+                    _saved_history(options.history_from / dirs.root.name, world, info, dirs.root)
+                    dbt_parse(dirs.warehouse, target_path=dirs.root / "target")
+                else:
+                    shutil.copytree(pristine, dirs.root)
+                say(f"increment {size:,}: history restored for repeat {i + 1}/{options.repeat}")
+            child = _increment_in_fresh_process(server.base_url, dirs.root)
+            inc = {name: StageRun(**run) for name, run in child["stages"].items()}
+            (n_rows,) = _landed_rows(dirs.warehouse)
+            repeats.append(_Increment(inc, child, n_rows))
+            say(
+                f"increment {size:,}: "
+                + ", ".join(f"{k} {v.seconds:.1f}s" for k, v in inc.items())
+                + f"; RSS {child['start_rss_mib']:,.0f} MiB at start, "
+                + f"{child['peak_rss_mib']:,.0f} MiB peak "
+                + f"(per stage: {child['peak_rss_mib_per_stage']})"
+            )
+            say(f"increment {size:,}: {dbt_summary(inc['dbt'].extra)}")
         done = True
     finally:
         tail = server.stop()
+        shutil.rmtree(pristine, ignore_errors=True)
         _put_away(dirs.root, options, done, say)
     return {
         "history_contacts": info["contacts"],
@@ -223,19 +247,62 @@ def _one_size(
         },
         "increment_new_contacts": info["increment_new"],
         "increment_updated_contacts": info["increment_updated"],
-        "increment": {
-            name: {"seconds": round(r.seconds, 3), "records": r.records} for name, r in inc.items()
-        },
-        "increment_extract_detail": inc["extract"].extra,
-        "increment_s": round(sum(r.seconds for r in inc.values()), 3),
-        "landing_rows_after": n_rows,
-        "increment_peak_rss_mib": child["peak_rss_mib"],
-        "increment_start_rss_mib": child["start_rss_mib"],
-        "increment_peak_rss_mib_per_stage": per_stage,
-        "process_peak_rss_mib": child["process_peak_rss_mib"],
+        **_increment_summary(repeats),
         "history_process_peak_rss_mib": _peak_rss_mib(),
         "server_peak_rss_mib": round(tail.get("server_peak_rss_mib", 0.0), 1),
         "generate_s": round(info["generate_s"], 3),
+    }
+
+
+@dataclass
+class _Increment:
+    """One increment over a history: its stages, what its process reported, the rows landed."""
+
+    stages: dict[str, StageRun]
+    child: dict[str, Any]
+    landing_rows_after: int
+
+    @property
+    def seconds(self) -> float:
+        return sum(r.seconds for r in self.stages.values())
+
+
+def _increment_summary(repeats: list[_Increment]) -> dict[str, Any]:
+    """The increments over one history as the result reports them: per stage and in total the
+    median seconds, every repeat's seconds, the details (extract per source, dbt per node) of
+    the repeat nearest the median, and the highest resident set of any repeat."""
+    total = statistics.median(r.seconds for r in repeats)
+    typical = min(repeats, key=lambda r: abs(r.seconds - total))
+    stages = list(typical.stages)
+    per_stage_rss = [r.child["peak_rss_mib_per_stage"] for r in repeats]
+    return {
+        "increment": {
+            name: {
+                "seconds": round(statistics.median(r.stages[name].seconds for r in repeats), 3),
+                "records": typical.stages[name].records,
+            }
+            for name in stages
+        },
+        "increment_extract_detail": typical.stages["extract"].extra,
+        # where the increment's dbt build spent its time (harmonia.bench.run._dbt_detail)
+        "increment_dbt_detail": typical.stages["dbt"].extra,
+        "increment_s": round(total, 3),
+        "increment_runs": [
+            {
+                **{name: round(run.seconds, 3) for name, run in r.stages.items()},
+                "total_s": round(r.seconds, 3),
+                "landed": r.stages["extract"].extra["landed"],
+                "peak_rss_mib": r.child["peak_rss_mib"],
+            }
+            for r in repeats
+        ],
+        "landing_rows_after": typical.landing_rows_after,
+        "increment_peak_rss_mib": max(r.child["peak_rss_mib"] for r in repeats),
+        "increment_start_rss_mib": max(r.child["start_rss_mib"] for r in repeats),
+        "increment_peak_rss_mib_per_stage": {
+            name: max(rss.get(name, 0.0) for rss in per_stage_rss) for name in stages
+        },
+        "process_peak_rss_mib": max(r.child["process_peak_rss_mib"] for r in repeats),
     }
 
 
@@ -279,6 +346,19 @@ def _save_history(
         "history": {name: asdict(run) for name, run in hist.items()},
     }
     (dest / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+
+
+def dbt_summary(detail: dict[str, Any]) -> str:
+    """One line of a dbt stage's detail: dbt's elapsed seconds, the thread seconds of its
+    models and tests, and its slowest nodes."""
+    kinds = detail["per_type"]
+    parts = [
+        f"{kind}s {row['seconds']:.1f}s ({row['nodes']})"
+        for kind, row in kinds.items()
+        if kind in ("model", "test")
+    ]
+    slowest = ", ".join(f"{n['node']} {n['seconds']:.2f}s" for n in detail["slowest"][:5])
+    return f"dbt {detail['elapsed_s']:.1f}s elapsed; {'; '.join(parts)}; slowest: {slowest}"
 
 
 def _saved_history(
@@ -352,6 +432,8 @@ def run_history(options: HistoryOptions, say: Callable[[str], None] = print) -> 
             "platform": platform.platform(),
             "history_load": "full extract over HTTP (not bulk-loaded)",
             "increment_process": "fresh process (python -m harmonia.bench.increment)",
+            # increments per size, each from the same history; seconds are their medians
+            "repeat": options.repeat,
             # RSS depends on it: DuckDB caches up to this much (HARMONIA_DUCKDB_MEMORY_LIMIT)
             "duckdb_memory_limit": get_settings().duckdb_memory_limit,
         },
@@ -396,7 +478,8 @@ def print_history(result: dict[str, Any]) -> None:
     meta = result["meta"]
     table = Table(
         title=f"incremental run over a history ({meta['history_load']}), "
-        f"increment {meta['increment_share']:.1%} of the smallest history, the same over each"
+        f"increment {meta['increment_share']:.1%} of the smallest history, the same over each; "
+        f"median of {meta['repeat']} increment(s) per history"
     )
     cols = (
         "history (days)",
@@ -407,6 +490,7 @@ def print_history(result: dict[str, Any]) -> None:
         "inc dbt s",
         "inc report s",
         "increment s",
+        "increments s",
         "inc RSS start/peak MiB",
         "inc process peak MiB",
     )
@@ -423,6 +507,7 @@ def print_history(result: dict[str, Any]) -> None:
             f"{i['dbt']['seconds']:.1f}",
             f"{i['report']['seconds']:.1f}",
             f"{r['increment_s']:.1f}",
+            " ".join(f"{x['total_s']:.1f}" for x in r["increment_runs"]),
             f"{r['increment_start_rss_mib']:,.0f} / {r['increment_peak_rss_mib']:,.0f}",
             f"{r['process_peak_rss_mib']:,.0f}",
         )

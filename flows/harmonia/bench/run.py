@@ -53,6 +53,7 @@ from harmonia.settings import get_settings
 
 if TYPE_CHECKING:
     from harmonia.extract.sources import Endpoint, SourceConfig
+    from harmonia.transform import BuildResult
 
 #: stages in run order; a later one needs the ones before it (floor, incremental stand alone
 #: but need the full run's warehouse, so they imply ``extract``)
@@ -253,9 +254,44 @@ def _pipeline_stages(
     for name, step in steps:
         if name not in wanted:
             break
-        seconds, _ = _timed(step)
-        out[prefix + name] = StageRun(seconds, records, _peak_rss_mib())
+        seconds, result = _timed(step)
+        extra = _dbt_detail(result) if name == "dbt" else {}
+        out[prefix + name] = StageRun(seconds, records, _peak_rss_mib(), extra)
     return out
+
+
+#: how many of dbt's slowest nodes a stage's detail names
+SLOWEST_NODES = 12
+
+
+def _dbt_detail(result: BuildResult) -> dict[str, Any]:
+    """Where a ``dbt build`` spent its time, from its own results: dbt's elapsed seconds (the
+    stage's seconds less dbt's start-up and parse), the nodes' execution seconds summed per
+    resource type (thread time: two dbt threads run nodes side by side, so the sums can pass
+    the elapsed time), and the slowest nodes. Comparing two sizes' details shows which nodes
+    grow with the history (docs/performance.md, "Sixteenth round")."""
+    per_type: dict[str, dict[str, float]] = {}
+    for node in result.nodes:
+        row = per_type.setdefault(node.resource_type, {"nodes": 0, "seconds": 0.0})
+        row["nodes"] += 1
+        row["seconds"] += node.execution_time
+    slowest = sorted(result.nodes, key=lambda n: n.execution_time, reverse=True)[:SLOWEST_NODES]
+    return {
+        "elapsed_s": round(result.elapsed_seconds, 3),
+        "per_type": {
+            kind: {"nodes": int(row["nodes"]), "seconds": round(row["seconds"], 3)}
+            for kind, row in sorted(per_type.items())
+        },
+        "slowest": [
+            {
+                # model.harmonia.<name>, test.harmonia.<name>.<hash>
+                "node": n.unique_id.split(".")[2],
+                "type": n.resource_type,
+                "seconds": round(n.execution_time, 3),
+            }
+            for n in slowest
+        ],
+    }
 
 
 # --------------------------------------------------------------------------------------------
