@@ -180,7 +180,12 @@ def assert_dbt_detail(detail: dict[str, Any], stage_s: float) -> None:
     assert len(slowest) == SLOWEST_NODES
     seconds = [n["seconds"] for n in slowest]
     assert seconds == sorted(seconds, reverse=True)
-    models = {p.stem for p in (REPO_ROOT / "dbt_project" / "models").rglob("*.sql")}
+    # SQL and Python models alike (the component labels are Python models)
+    models = {
+        p.stem
+        for p in (REPO_ROOT / "dbt_project" / "models").rglob("*")
+        if p.suffix in (".sql", ".py")
+    }
     assert all(n["node"] in models for n in slowest if n["type"] == "model"), slowest
     assert dbt_summary(detail).startswith(f"dbt {detail['elapsed_s']:.1f}s elapsed; models ")
 
