@@ -254,9 +254,14 @@ def test_a_saved_history_is_reused_for_the_same_world_only_and_a_failed_run_is_k
 ) -> None:
     saved = tmp_path / "saved"
     first = run_history(
-        HistoryOptions(sizes=(200,), increment_share=0.05, workdir=tmp_path, save_history=saved),
+        HistoryOptions(
+            sizes=(200,), increment_share=0.05, workdir=tmp_path, save_history=saved, repeat=2
+        ),
         say=lambda _: None,
     )["runs"][0]
+    # the second increment started from the copy --save-history made, as the first did
+    first_landed = [r["landed"] for r in first["increment_runs"]]
+    assert first_landed[0] == first_landed[1] > 0, first_landed
     # the copy is the history before the increment: fewer landed rows than after it
     assert (saved / "h200" / "history.json").is_file()
     with duckdb.connect(str(saved / "h200" / "warehouse.duckdb"), read_only=True) as con:

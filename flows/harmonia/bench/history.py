@@ -157,7 +157,6 @@ class RssSampler:
 def _one_size(
     size: int, options: HistoryOptions, root: Path, say: Callable[[str], None]
 ) -> dict[str, Any]:
-    from harmonia.transform import dbt_parse
     from harmonia.validate.context import EXPECTATIONS_DIR
 
     # the same increment (in contacts) over every history: the share is of the smallest
@@ -179,11 +178,6 @@ def _one_size(
         if options.history_from is not None:
             hist = _saved_history(options.history_from / dirs.root.name, world, info, dirs.root)
             say(f"history {size:,}: copied from {options.history_from / dirs.root.name}")
-            # dbt's saved parse names the warehouse path it was made for, so the copy's would
-            # send the increment's build through a full parse (~3 s more than a scheduled run
-            # over a warehouse that stays put, or than a history loaded in this run): parse
-            # once here, untimed
-            dbt_parse(dirs.warehouse, target_path=dirs.root / "target")
         else:
             dirs.root.mkdir(parents=True)
             shutil.copytree(EXPECTATIONS_DIR, dirs.root / "expectations")
@@ -195,16 +189,17 @@ def _one_size(
             )
             if options.save_history is not None:
                 _save_history(dirs.root, options.save_history / dirs.root.name, world, info, hist)
-        if options.repeat > 1 and options.history_from is None:
-            # the loaded history, for the repeats after the first to start from
+        # what the repeats after the first start from: the saved copy of this history when
+        # there is one (--history-from, --save-history), else a copy of it made now
+        saved = options.history_from or options.save_history
+        if options.repeat > 1 and saved is None:
             shutil.copytree(dirs.root, pristine)
         server.set_clock(info["end"])
         for i in range(options.repeat):
             if i > 0:
                 shutil.rmtree(dirs.root)
-                if options.history_from is not None:
-                    _saved_history(options.history_from / dirs.root.name, world, info, dirs.root)
-                    dbt_parse(dirs.warehouse, target_path=dirs.root / "target")
+                if saved is not None:
+                    _saved_history(saved / dirs.root.name, world, info, dirs.root)
                 else:
                     shutil.copytree(pristine, dirs.root)
                 say(f"increment {size:,}: history restored for repeat {i + 1}/{options.repeat}")
@@ -364,7 +359,10 @@ def dbt_summary(detail: dict[str, Any]) -> str:
 def _saved_history(
     src: Path, world: dict[str, Any], info: dict[str, Any], root: Path
 ) -> dict[str, StageRun]:
-    """Copy a saved history into ``root``; its numbers, after checking it is this world's."""
+    """Copy a saved history into ``root``, ready for an increment; its numbers, after checking
+    it is this world's."""
+    from harmonia.transform import dbt_parse
+
     manifest_path = src / MANIFEST
     if not manifest_path.is_file():
         raise FileNotFoundError(
@@ -380,6 +378,10 @@ def _saved_history(
         )
     shutil.copytree(src, root)
     (root / MANIFEST).unlink()
+    # dbt's saved parse names the warehouse path it was made for, so the copy's would send the
+    # increment's build through a full parse (~3 s more than a scheduled run over a warehouse
+    # that stays put, or than a history loaded in this run): parse once here, untimed
+    dbt_parse(_Dirs(root).warehouse, target_path=root / "target")
     return {name: StageRun(**run) for name, run in manifest["history"].items()}
 
 
