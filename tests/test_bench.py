@@ -9,6 +9,7 @@ import json
 import shutil
 import statistics
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -190,6 +191,28 @@ def assert_dbt_detail(detail: dict[str, Any], stage_s: float) -> None:
     assert dbt_summary(detail).startswith(f"dbt {detail['elapsed_s']:.1f}s elapsed; models ")
 
 
+@pytest.mark.parametrize("stages", ["validate", "extract,dbt", "extract,validate,report", "x"])
+def test_a_fresh_process_run_refuses_stages_that_skip_one(stages: str, tmp_path: Path) -> None:
+    """harmonia.bench.stages runs the first stages of the pipeline in order: a list that
+    skips one (dbt without validate) or names another is refused before anything runs."""
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "harmonia.bench.stages",
+            "http://127.0.0.1:1",
+            str(tmp_path),
+            str(tmp_path / "out.json"),
+            stages,
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode != 0
+    assert "the first stages of extract,validate,dbt,report" in done.stderr
+    assert not (tmp_path / "out.json").exists()
+
+
 def test_history_mode_runs_an_increment_over_each_history(
     prefect_harness: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -222,9 +245,12 @@ def test_history_mode_runs_an_increment_over_each_history(
         assert run["landing_rows_after"] > run["history"]["extract"]["records"]
         assert 0 < run["increment_start_rss_mib"] <= run["increment_peak_rss_mib"]
         assert run["increment_peak_rss_mib"] <= run["process_peak_rss_mib"]
-        # the load's own peak per stage, never falling (ru_maxrss of one process)
+        # the load ran in a process of its own: its resident set sampled per stage, the
+        # highest of them its peak, within that process's lifetime high-water mark
         load_peaks = [run["history"][k]["peak_rss_mib"] for k in ("extract", "validate", "dbt")]
-        assert 0 < load_peaks[0] <= load_peaks[1] <= load_peaks[2]
+        assert all(p > 0 for p in load_peaks), load_peaks
+        assert run["history_peak_rss_mib"] == max(load_peaks)
+        assert run["history_peak_rss_mib"] <= run["history_process_peak_rss_mib"]
         # each repeat started from the same history (restored from its copy): the same
         # records landed, on top of the same rows; the reported seconds are their medians
         repeats = run["increment_runs"]
@@ -290,6 +316,9 @@ def test_a_saved_history_is_reused_for_the_same_world_only_and_a_failed_run_is_k
     increment_build = log.rsplit("Running with dbt=", 1)[1]
     assert "Unable to do partial parsing" not in increment_build
     assert again["history"] == first["history"]
+    # the load's RSS comes back from the manifest too
+    assert again["history_peak_rss_mib"] == first["history_peak_rss_mib"] > 0
+    assert again["history_process_peak_rss_mib"] == first["history_process_peak_rss_mib"]
     # the same increment over the same history reads and lands the same records
     assert again["increment"]["extract"]["records"] == first["increment"]["extract"]["records"]
     assert again["landing_rows_after"] == first["landing_rows_after"]
