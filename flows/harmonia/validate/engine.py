@@ -262,6 +262,27 @@ def _memoized_expectation_configurations() -> Iterator[None]:
             built.clear()
 
 
+def _forget_batch(definition: Any) -> None:
+    """Let go of the frame GX keeps after a run. The data source's execution engine caches the
+    last batch of every asset it validated (a ``Batch`` holding the frame, one per asset for a
+    whole-dataframe batch), and the contexts stay open for the process (``context._OPENED``),
+    so each entity's last slice stayed resident after validation: into the next slice, and
+    into the dbt build that follows in the same process (9 frames, 127 MiB shallow, after a 5M
+    validate; ``docs/performance.md``, seventeenth round). Only this asset's batch goes (a
+    context is shared by the tasks of a process); the next run loads its frame afresh. On a
+    GX without these caches, nothing to do."""
+    try:
+        asset = definition.asset
+        manager = definition.data_source.get_execution_engine().batch_manager
+        batches = manager.batch_cache
+    except AttributeError:
+        return
+    for batch_id, batch in list(batches.items()):
+        if getattr(batch, "data_asset", None) is asset:
+            batches.pop(batch_id, None)
+            manager.batch_data_cache.pop(batch_id, None)
+
+
 def run_suite(
     context: AbstractDataContext,
     check: RecordCheck,
@@ -286,6 +307,7 @@ def run_suite(
             },
             run_id=gx_run,
         )
+    _forget_batch(definition)
     docs_key = (check.suite_name, run_id, run_time.isoformat(), str(result.batch_id))
     page = None
     for site in context.get_docs_sites_urls(
