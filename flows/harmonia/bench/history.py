@@ -412,6 +412,7 @@ def _history_peak(hist: dict[str, StageRun], load_peak: float | None) -> float |
 
 
 def _stage_peaks(hist: dict[str, StageRun]) -> str:
+    """The load's peak RSS per stage as printed: "1,662 / 2,375 / 2,349"."""
     return " / ".join(f"{run.peak_rss_mib:,.0f}" for run in hist.values())
 
 
