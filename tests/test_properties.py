@@ -11,6 +11,7 @@ from email.utils import format_datetime
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import phonenumbers
+from harmonia import phones
 from harmonia.dbt_plugins import to_e164
 from harmonia.demo.server import iso_meta, iso_ms, iso_z, rfc2822
 from harmonia.extract.http import is_secret_param, redact_url
@@ -139,12 +140,29 @@ def test_one_cached_parse_answers_validation_and_staging_as_their_own_parses_did
 
 def test_staging_reuses_the_parse_validation_made() -> None:
     value = "+55 11 91234-5678"
-    read_phone.cache_clear()
+    phones.cache_clear()
     assert phone_parseable(value, "BR")
-    before = read_phone.cache_info()
+    before = phones.cache_info()
     assert to_e164(value, "br") == "+5511912345678"
-    after = read_phone.cache_info()
+    after = phones.cache_info()
     assert (after.hits, after.misses) == (before.hits + 1, before.misses)
+
+
+def test_the_phone_cache_starts_over_at_its_bound_and_still_answers(monkeypatch) -> None:
+    monkeypatch.setattr(phones, "MAX_CACHED", 2)
+    phones.cache_clear()
+    values = ["+5511912345678", "(11) 91234-5679", "not a phone", "+5511912345678"]
+    answers = [read_phone(v, "BR") for v in values]
+    assert answers == [
+        (True, "+5511912345678"),
+        (True, "+5511912345679"),
+        (False, None),
+        (True, "+5511912345678"),
+    ]
+    info = phones.cache_info()
+    assert info.currsize <= 2
+    # the third value emptied the full cache, so the first one was parsed again
+    assert (info.hits, info.misses) == (0, 4)
 
 
 # -- redaction -------------------------------------------------------------------------------
