@@ -27,7 +27,7 @@ from harmonia.bench.run import (
 )
 from harmonia.demo.server import DemoServer
 from harmonia.extract.sources import MESSENGER, MESSENGER_PER_CONVERSATION, SOURCES
-from harmonia.settings import REPO_ROOT, Credentials, get_settings
+from harmonia.settings import REPO_ROOT, Credentials, get_settings, validate_memory_limit
 
 
 def test_bench_reports_every_stage(
@@ -63,6 +63,7 @@ def test_bench_reports_every_stage(
     assert result["dlt"] is None
     # the RSS figures are read against DuckDB's cap, so the result names it
     assert result["meta"]["duckdb_memory_limit"] == get_settings().duckdb_memory_limit
+    assert result["meta"]["validate_duckdb_memory_limit"] == validate_memory_limit()
     assert_dbt_detail(stages["dbt"]["detail"], stages["dbt"]["runs_s"][-1])
 
 
@@ -218,6 +219,7 @@ def test_history_mode_runs_an_increment_over_each_history(
 ) -> None:
     # RSS is read against DuckDB's cap, so the result names the one the run had
     monkeypatch.setenv("HARMONIA_DUCKDB_MEMORY_LIMIT", "1GB")
+    monkeypatch.delenv("HARMONIA_VALIDATE_DUCKDB_MEMORY_LIMIT", raising=False)
     out = tmp_path / "history.json"
     options = HistoryOptions(
         sizes=(200, 400),
@@ -267,6 +269,7 @@ def test_history_mode_runs_an_increment_over_each_history(
     assert result["scaling_ratio"] > 0
     assert {t["status"] for t in result["targets"]} == {"not measured"}
     assert result["meta"]["duckdb_memory_limit"] == "1GB"
+    assert result["meta"]["validate_duckdb_memory_limit"] == "0.5GB"
     assert result["meta"]["repeat"] == 2
     # --keep: each size's warehouse survives, holding what the run landed
     for size, run in ((200, small), (400, large)):

@@ -218,6 +218,21 @@ def test_a_malformed_memory_limit_is_refused_before_anything_is_opened(monkeypat
         Settings()
 
 
+def test_validation_takes_half_the_duckdb_cap_unless_given_its_own(monkeypatch) -> None:
+    from harmonia.settings import Settings, validate_memory_limit
+    from pydantic import ValidationError
+
+    monkeypatch.delenv("HARMONIA_VALIDATE_DUCKDB_MEMORY_LIMIT", raising=False)
+    for cap, half in (("1GB", "0.5GB"), ("300MB", "150MB"), ("1.5 GiB", "0.75GiB")):
+        monkeypatch.setenv("HARMONIA_DUCKDB_MEMORY_LIMIT", cap)
+        assert validate_memory_limit() == half
+    monkeypatch.setenv("HARMONIA_VALIDATE_DUCKDB_MEMORY_LIMIT", "700MB")
+    assert validate_memory_limit() == "700MB"
+    monkeypatch.setenv("HARMONIA_VALIDATE_DUCKDB_MEMORY_LIMIT", "1GB'; drop table x")
+    with pytest.raises(ValidationError, match="validate_duckdb_memory_limit"):
+        Settings()
+
+
 def _raw_json_compression(con: duckdb.DuckDBPyConnection) -> set[str]:
     con.execute("checkpoint")
     rows = con.execute(

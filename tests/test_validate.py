@@ -387,6 +387,17 @@ def test_validation_lets_go_of_the_frames_it_checked(world: World, tmp_path: Pat
     assert left == []
 
 
+def test_validation_runs_duckdb_under_its_own_cap(world: World, tmp_path: Path, monkeypatch):
+    """Validate's DuckDB connection takes HARMONIA_VALIDATE_DUCKDB_MEMORY_LIMIT, not the
+    global cap: a cap too small to read one page of JSON stops it, and says why."""
+    warehouse = tmp_path / "w.duckdb"
+    shutil.copy(world.base, warehouse)
+    monkeypatch.setenv("HARMONIA_VALIDATE_DUCKDB_MEMORY_LIMIT", "1KB")
+    with pytest.raises(duckdb.OutOfMemoryException, match=r"/1000 bytes used"):
+        validate(sources=["voice"], warehouse=warehouse, gx_dir=tmp_path / "gx",
+                 expectations_dir=world.expectations, max_failure_share=1.0)  # fmt: skip
+
+
 def test_replay_after_a_suite_fix_moves_rows_from_quarantine_to_raw(world: World, tmp_path: Path):
     warehouse = tmp_path / "w.duckdb"
     shutil.copy(world.base, warehouse)

@@ -65,7 +65,7 @@ from harmonia.bench.run import (
     _Server,
 )
 from harmonia.demo import WORLD_DAYS
-from harmonia.settings import get_settings
+from harmonia.settings import get_settings, validate_memory_limit
 
 TARGET_SCALING_RATIO = 1.3
 TARGET_PEAK_RSS_MIB = 2048.0
@@ -496,8 +496,10 @@ def run_history(options: HistoryOptions, say: Callable[[str], None] = print) -> 
             "increment_process": "fresh process (python -m harmonia.bench.stages)",
             # increments per size, each from the same history; seconds are their medians
             "repeat": options.repeat,
-            # RSS depends on it: DuckDB caches up to this much (HARMONIA_DUCKDB_MEMORY_LIMIT)
+            # RSS depends on them: DuckDB caches up to this much (HARMONIA_DUCKDB_MEMORY_LIMIT,
+            # and HARMONIA_VALIDATE_DUCKDB_MEMORY_LIMIT while validating)
             "duckdb_memory_limit": get_settings().duckdb_memory_limit,
+            "validate_duckdb_memory_limit": validate_memory_limit(),
         },
         "runs": runs,
         "scaling_ratio": ratio,

@@ -49,7 +49,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harmonia.demo import WORLD_DAYS
-from harmonia.settings import get_settings
+from harmonia.settings import get_settings, validate_memory_limit
 
 if TYPE_CHECKING:
     from harmonia.extract.sources import Endpoint, SourceConfig
@@ -846,8 +846,10 @@ def _summarize(
             "load_average": [round(x, 2) for x in os.getloadavg()],
             "python": sys.version.split()[0],
             "platform": platform.platform(),
-            # RSS depends on it: DuckDB caches up to this much (HARMONIA_DUCKDB_MEMORY_LIMIT)
+            # RSS depends on them: DuckDB caches up to this much (HARMONIA_DUCKDB_MEMORY_LIMIT,
+            # and HARMONIA_VALIDATE_DUCKDB_MEMORY_LIMIT while validating)
             "duckdb_memory_limit": get_settings().duckdb_memory_limit,
+            "validate_duckdb_memory_limit": validate_memory_limit(),
             "server_peak_rss_mib": round(server_tail.get("server_peak_rss_mib", 0.0), 1),
             "incremental_clock_share": INCREMENTAL_CLOCK_SHARE,
         },

@@ -18,7 +18,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from harmonia.settings import limit_duckdb_memory
+from harmonia.settings import limit_duckdb_memory, validate_memory_limit
 from harmonia.validate.engine import (
     MAX_RECORDS_PER_SLICE,
     SourceReport,
@@ -78,7 +78,7 @@ def validate_source_task(
     from harmonia.validate.store import ensure_tables, landing_exists, pending_batches
 
     with duckdb.connect(str(warehouse)) as con:
-        limit_duckdb_memory(con)
+        limit_duckdb_memory(con, validate_memory_limit())
         ensure_tables(con, CHECKS.values())
         if replay:
             context = open_context(gx_dir, expectations_dir)
