@@ -18,8 +18,8 @@ if TYPE_CHECKING:
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
-# a DuckDB memory size as the settings accept it: "1GB", "512MB", "1.5GiB"
-_SIZE = r"^\d+(\.\d+)?\s*[KMGT]i?B$"
+# a DuckDB memory size as the settings accept it ("1GB", "512MB", "1.5GiB"): number, unit
+_SIZE = r"^(\d+(?:\.\d+)?)\s*([KMGT]i?B)$"
 
 
 class Credentials(BaseSettings):
@@ -102,7 +102,7 @@ def validate_memory_limit(settings: Settings | None = None) -> str:
     settings = settings or get_settings()
     if settings.validate_duckdb_memory_limit:
         return settings.validate_duckdb_memory_limit
-    size = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([KMGT]i?B)", settings.duckdb_memory_limit)
+    size = re.fullmatch(_SIZE, settings.duckdb_memory_limit)
     assert size is not None  # the field's pattern guarantees it
     return f"{float(size[1]) / 2:g}{size[2]}"
 
