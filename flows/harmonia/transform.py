@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harmonia.memory import release_unused_memory
 from harmonia.settings import REPO_ROOT, get_settings
 
 DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
@@ -161,6 +162,8 @@ def dbt_build(
         command += ["--exclude-resource-type", "unit_test"]
     if full_refresh:
         command.append("--full-refresh")
+    # dbt's peak comes on top of what the stages before it freed but still hold
+    release_unused_memory()
     return _checked(command, Path(warehouse_path))
 
 

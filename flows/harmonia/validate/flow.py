@@ -18,6 +18,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
+from harmonia.memory import release_unused_memory
 from harmonia.settings import limit_duckdb_memory, validate_memory_limit
 from harmonia.validate.engine import (
     MAX_RECORDS_PER_SLICE,
@@ -77,6 +78,9 @@ def validate_source_task(
     from harmonia.validate.definitions import CHECKS
     from harmonia.validate.store import ensure_tables, landing_exists, pending_batches
 
+    # what extract or the source before left freed but held, so this source's peak is not
+    # counted on top of it (harmonia.memory)
+    release_unused_memory()
     with duckdb.connect(str(warehouse)) as con:
         limit_duckdb_memory(con, validate_memory_limit())
         ensure_tables(con, CHECKS.values())
