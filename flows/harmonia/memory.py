@@ -23,7 +23,7 @@ try:
     _MALLOC_TRIM = ctypes.CDLL(None).malloc_trim
     _MALLOC_TRIM.argtypes = [ctypes.c_size_t]
     _MALLOC_TRIM.restype = ctypes.c_int
-except (AttributeError, OSError):  # not glibc: macOS, Windows
+except (AttributeError, OSError, TypeError):  # not glibc: macOS, Windows
     _MALLOC_TRIM = None
 
 
