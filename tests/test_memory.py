@@ -15,13 +15,11 @@ import pytest
 _SCRIPT = """
 import gc, json, sys
 import numpy as np, pyarrow as pa
+from harmonia.bench.history import status_mib
 from harmonia.memory import release_unused_memory
 
 def rss_mib():
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
+    return status_mib("VmRSS")
 
 if sys.argv[1] == "pool":
     held = [pa.array(list(range(i, i + 12_800))) for i in range(2_000)]
