@@ -19,6 +19,7 @@ from harmonia.bench.dlt_compare import compare, failure_text, plan_source
 from harmonia.bench.history import HistoryOptions, dbt_summary, run_history
 from harmonia.bench.run import (
     ALL_STAGES,
+    PEAK_RSS_NODES,
     SLOWEST_NODES,
     BenchOptions,
     _harmonia_one_source,
@@ -192,6 +193,20 @@ def assert_dbt_detail(detail: dict[str, Any], stage_s: float) -> None:
     assert dbt_summary(detail).startswith(f"dbt {detail['elapsed_s']:.1f}s elapsed; models ")
 
 
+def assert_peak_rss_nodes(detail: dict[str, Any], start_mib: float, peak_mib: float) -> None:
+    """The nodes a sampled dbt stage was largest during: highest first, each a node that
+    ran, its peak and the resident set it began at both within what the process sampled."""
+    nodes = detail["peak_rss_nodes"]
+    assert 0 < len(nodes) <= PEAK_RSS_NODES
+    peaks = [n["peak_rss_mib"] for n in nodes]
+    assert peaks == sorted(peaks, reverse=True)
+    for n in nodes:
+        assert start_mib <= n["start_rss_mib"] <= peak_mib, n
+        assert start_mib <= n["peak_rss_mib"] <= peak_mib, n
+    assert {n["type"] for n in nodes} <= {"model", "test", "seed"}, nodes
+    assert f"highest RSS during: {nodes[0]['node']} " in dbt_summary(detail)
+
+
 @pytest.mark.parametrize("stages", ["validate", "extract,dbt", "extract,validate,report", "x"])
 def test_a_fresh_process_run_refuses_stages_that_skip_one(stages: str, tmp_path: Path) -> None:
     """harmonia.bench.stages runs the first stages of the pipeline in order: a list that
@@ -266,6 +281,11 @@ def test_history_mode_runs_an_increment_over_each_history(
             assert run["increment"][stage]["seconds"] == pytest.approx(want, abs=2e-3), stage
         assert run["increment_peak_rss_mib"] == max(r["peak_rss_mib"] for r in repeats)
         assert_dbt_detail(run["increment_dbt_detail"], max(r["dbt"] for r in repeats))
+        # sampled in the increment's own process, so the nodes it peaked during are named
+        assert_peak_rss_nodes(
+            run["increment_dbt_detail"], run["increment_start_rss_mib"], run["process_peak_rss_mib"]
+        )
+        assert_peak_rss_nodes(run["history_dbt_detail"], 0, run["history_process_peak_rss_mib"])
     assert result["scaling_ratio"] > 0
     assert {t["status"] for t in result["targets"]} == {"not measured"}
     assert result["meta"]["duckdb_memory_limit"] == "1GB"

@@ -14,6 +14,7 @@ import os
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,9 @@ class NodeResult:
     message: str
     execution_time: float
     rows_affected: int | None = None
+    #: when the node's execute step ran, as Unix time (None for a node that never executed)
+    started_at: float | None = None
+    completed_at: float | None = None
 
 
 @dataclass(frozen=True)
@@ -117,12 +121,26 @@ def _invoke(command: list[str], warehouse_path: Path) -> Any:
             DuckDBConnectionManager.close_all_connections()
 
 
+def _unix(moment: datetime) -> float:
+    # dbt stamps its timings in naive UTC
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+
+
+def _execute_span(item: Any) -> tuple[float | None, float | None]:
+    """Unix times of a result's execute step, or ``(None, None)`` when it never ran."""
+    for timing in getattr(item, "timing", None) or []:
+        if timing.name == "execute" and timing.started_at and timing.completed_at:
+            return _unix(timing.started_at), _unix(timing.completed_at)
+    return None, None
+
+
 def _node_results(result: Any) -> list[NodeResult]:
     run_results = getattr(result, "result", None)
     nodes: list[NodeResult] = []
     for item in getattr(run_results, "results", None) or []:
         adapter_response = getattr(item, "adapter_response", None) or {}
         rtype = item.node.resource_type
+        started_at, completed_at = _execute_span(item)
         nodes.append(
             NodeResult(
                 unique_id=item.node.unique_id,
@@ -131,6 +149,8 @@ def _node_results(result: Any) -> list[NodeResult]:
                 message=str(item.message or ""),
                 execution_time=float(item.execution_time or 0.0),
                 rows_affected=adapter_response.get("rows_affected"),
+                started_at=started_at,
+                completed_at=completed_at,
             )
         )
     return nodes

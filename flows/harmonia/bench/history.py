@@ -120,6 +120,7 @@ class RssSampler:
         self.start_mib = 0.0
         self.samples: list[tuple[float, float]] = []
         self._t0 = time.perf_counter()
+        self._unix_t0 = time.time()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
 
@@ -144,8 +145,20 @@ class RssSampler:
             start += length
         return out
 
+    def peak_between(self, start_unix: float, end_unix: float) -> tuple[float, float] | None:
+        """``(peak, first)``: the highest sample taken between two Unix times (a dbt node's
+        execute step, say) and the last one taken at or before the start; None when no sample
+        fell inside (a span shorter than the sampling interval)."""
+        start, end = start_unix - self._unix_t0, end_unix - self._unix_t0
+        inside = [mib for t, mib in self.samples if start <= t <= end]
+        if not inside:
+            return None
+        before = [mib for t, mib in self.samples if t <= start]
+        return round(max(inside), 1), round(before[-1] if before else inside[0], 1)
+
     def __enter__(self) -> RssSampler:
         self._t0 = time.perf_counter()
+        self._unix_t0 = time.time()
         self.start_mib = round(self.current_mib(), 1)
         self.peak_mib = self.start_mib
         self._thread.start()
@@ -193,6 +206,7 @@ def _one_size(
                 + ", ".join(f"{k} {v.seconds:.1f}s ({v.records:,})" for k, v in hist.items())
                 + f"; RSS peak per stage {_stage_peaks(hist)} MiB"
             )
+            say(f"history {size:,}: {dbt_summary(hist['dbt'].extra)}")
             if options.save_history is not None:
                 _save_history(
                     dirs.root, options.save_history / dirs.root.name, world, info, hist, load_peak
@@ -211,6 +225,10 @@ def _one_size(
                 else:
                     shutil.copytree(pristine, dirs.root)
                 say(f"increment {size:,}: history restored for repeat {i + 1}/{options.repeat}")
+            # a copied history is gigabytes of dirty page cache (~2.3 GB after an 11 GB copy
+            # at 5M), written back whenever DuckDB's first checkpoint syncs the file: flush
+            # it before the clock runs, as a scheduled run finds its warehouse long on disk
+            _flush_to_disk()
             child = _stages_in_fresh_process(server.base_url, dirs.root, "increment")
             inc = {name: StageRun(**run) for name, run in child["stages"].items()}
             (n_rows,) = _landed_rows(dirs.warehouse)
@@ -249,6 +267,9 @@ def _one_size(
             }
             for name, r in hist.items()
         },
+        # where the load's dbt build spent its time, and the nodes it was largest during
+        # (harmonia.bench.run._dbt_detail; a history saved before that lacks the latter)
+        "history_dbt_detail": hist["dbt"].extra,
         "increment_new_contacts": info["increment_new"],
         "increment_updated_contacts": info["increment_updated"],
         **_increment_summary(repeats),
@@ -360,9 +381,14 @@ def _save_history(
     (dest / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
 
 
+def _flush_to_disk() -> None:
+    if hasattr(os, "sync"):  # not on Windows
+        os.sync()
+
+
 def dbt_summary(detail: dict[str, Any]) -> str:
     """One line of a dbt stage's detail: dbt's elapsed seconds, the thread seconds of its
-    models and tests, and its slowest nodes."""
+    models and tests, its slowest nodes, and the nodes it was largest during (when sampled)."""
     kinds = detail["per_type"]
     parts = [
         f"{kind}s {row['seconds']:.1f}s ({row['nodes']})"
@@ -370,7 +396,13 @@ def dbt_summary(detail: dict[str, Any]) -> str:
         if kind in ("model", "test")
     ]
     slowest = ", ".join(f"{n['node']} {n['seconds']:.2f}s" for n in detail["slowest"][:5])
-    return f"dbt {detail['elapsed_s']:.1f}s elapsed; {'; '.join(parts)}; slowest: {slowest}"
+    line = f"dbt {detail['elapsed_s']:.1f}s elapsed; {'; '.join(parts)}; slowest: {slowest}"
+    if detail.get("peak_rss_nodes"):
+        largest = ", ".join(
+            f"{n['node']} {n['peak_rss_mib']:,.0f} MiB" for n in detail["peak_rss_nodes"][:3]
+        )
+        line += f"; highest RSS during: {largest}"
+    return line
 
 
 def _saved_history(

@@ -52,6 +52,7 @@ from harmonia.demo import WORLD_DAYS
 from harmonia.settings import get_settings, validate_memory_limit
 
 if TYPE_CHECKING:
+    from harmonia.bench.history import RssSampler
     from harmonia.extract.sources import Endpoint, SourceConfig
     from harmonia.transform import BuildResult
 
@@ -207,9 +208,14 @@ class _Dirs:
 
 
 def _pipeline_stages(
-    base_url: str, dirs: _Dirs, stages: Iterable[str], prefix: str = ""
+    base_url: str,
+    dirs: _Dirs,
+    stages: Iterable[str],
+    prefix: str = "",
+    rss: RssSampler | None = None,
 ) -> dict[str, StageRun]:
-    """The main flow's stages, one at a time, each timed on its own."""
+    """The main flow's stages, one at a time, each timed on its own. With ``rss`` sampling
+    the process, the dbt stage's detail also names the nodes it peaked during."""
     from harmonia.pipeline.ingest import ingest
     from harmonia.report.render import build_report
     from harmonia.transform import dbt_build
@@ -255,21 +261,33 @@ def _pipeline_stages(
         if name not in wanted:
             break
         seconds, result = _timed(step)
-        extra = _dbt_detail(result) if name == "dbt" else {}
+        extra = _dbt_detail(result, rss) if name == "dbt" else {}
         out[prefix + name] = StageRun(seconds, records, _peak_rss_mib(), extra)
     return out
 
 
 #: how many of dbt's slowest nodes a stage's detail names
 SLOWEST_NODES = 12
+#: how many of the nodes with the highest resident set a stage's detail names
+PEAK_RSS_NODES = 8
 
 
-def _dbt_detail(result: BuildResult) -> dict[str, Any]:
+def _node_name(unique_id: str) -> str:
+    # model.harmonia.<name>, test.harmonia.<name>.<hash>
+    return unique_id.split(".")[2]
+
+
+def _dbt_detail(result: BuildResult, rss: RssSampler | None = None) -> dict[str, Any]:
     """Where a ``dbt build`` spent its time, from its own results: dbt's elapsed seconds (the
     stage's seconds less dbt's start-up and parse), the nodes' execution seconds summed per
     resource type (thread time: two dbt threads run nodes side by side, so the sums can pass
     the elapsed time), and the slowest nodes. Comparing two sizes' details shows which nodes
-    grow with the history (docs/performance.md, "Sixteenth round")."""
+    grow with the history (docs/performance.md, "Sixteenth round").
+
+    With ``rss``, also the nodes during whose execution the process's resident set was
+    highest: each one's peak and the resident set when it started. Two dbt threads run side by
+    side, so a peak belongs to every node running then; a list of near-equal peaks means no
+    one node makes it (docs/performance.md, "Twentieth round")."""
     per_type: dict[str, dict[str, float]] = {}
     for node in result.nodes:
         row = per_type.setdefault(node.resource_type, {"nodes": 0, "seconds": 0.0})
@@ -284,14 +302,32 @@ def _dbt_detail(result: BuildResult) -> dict[str, Any]:
         },
         "slowest": [
             {
-                # model.harmonia.<name>, test.harmonia.<name>.<hash>
-                "node": n.unique_id.split(".")[2],
+                "node": _node_name(n.unique_id),
                 "type": n.resource_type,
                 "seconds": round(n.execution_time, 3),
             }
             for n in slowest
         ],
+        **({"peak_rss_nodes": _peak_rss_nodes(result, rss)} if rss is not None else {}),
     }
+
+
+def _peak_rss_nodes(result: BuildResult, rss: RssSampler) -> list[dict[str, Any]]:
+    rows = []
+    for node in result.nodes:
+        if node.started_at is None or node.completed_at is None:
+            continue
+        seen = rss.peak_between(node.started_at, node.completed_at)
+        if seen is not None:
+            rows.append(
+                {
+                    "node": _node_name(node.unique_id),
+                    "type": node.resource_type,
+                    "peak_rss_mib": seen[0],
+                    "start_rss_mib": seen[1],
+                }
+            )
+    return sorted(rows, key=lambda row: row["peak_rss_mib"], reverse=True)[:PEAK_RSS_NODES]
 
 
 # --------------------------------------------------------------------------------------------

@@ -33,7 +33,7 @@ def main(argv: list[str]) -> None:
         )
     warmup_s = _prefect_warmup()
     with RssSampler() as rss:
-        stages = _pipeline_stages(base_url, _Dirs(Path(root)), wanted)
+        stages = _pipeline_stages(base_url, _Dirs(Path(root)), wanted, rss=rss)
     result = {
         "stages": {name: asdict(run) for name, run in stages.items()},
         "prefect_warmup_s": round(warmup_s, 3),
