@@ -41,6 +41,7 @@ the increment is then measured; the history's numbers are the saved ones.
 
 from __future__ import annotations
 
+import bisect
 import json
 import os
 import platform
@@ -54,6 +55,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -135,13 +137,20 @@ class RssSampler:
             self.peak_mib = max(self.peak_mib, now)
             self._stop.wait(self.every_s)
 
+    def _span(self, start: float, end: float) -> tuple[int, int]:
+        """Indexes ``[lo, hi)`` of the samples taken from ``start`` to ``end`` (seconds since
+        the sampler started, both ends included). Samples come in time order, so this is a
+        bisection, not a scan: a 5M load's dbt detail asks it for each of ~230 nodes."""
+        lo = bisect.bisect_left(self.samples, start, key=itemgetter(0))
+        return lo, bisect.bisect_right(self.samples, end, lo=lo, key=itemgetter(0))
+
     def peaks(self, seconds: list[tuple[str, float]]) -> dict[str, float]:
         """Peak per consecutive span (``name``, seconds), from the samples' timeline."""
         out: dict[str, float] = {}
         start = 0.0
         for name, length in seconds:
-            inside = [mib for t, mib in self.samples if start <= t <= start + length]
-            out[name] = round(max(inside, default=0.0), 1)
+            lo, hi = self._span(start, start + length)
+            out[name] = round(max((mib for _, mib in self.samples[lo:hi]), default=0.0), 1)
             start += length
         return out
 
@@ -149,12 +158,14 @@ class RssSampler:
         """``(peak, first)``: the highest sample taken between two Unix times (a dbt node's
         execute step, say) and the last one taken at or before the start; None when no sample
         fell inside (a span shorter than the sampling interval)."""
-        start, end = start_unix - self._unix_t0, end_unix - self._unix_t0
-        inside = [mib for t, mib in self.samples if start <= t <= end]
-        if not inside:
+        start = start_unix - self._unix_t0
+        lo, hi = self._span(start, end_unix - self._unix_t0)
+        if lo == hi:
             return None
-        before = [mib for t, mib in self.samples if t <= start]
-        return round(max(inside), 1), round(before[-1] if before else inside[0], 1)
+        peak = max(mib for _, mib in self.samples[lo:hi])
+        at_start = bisect.bisect_right(self.samples, start, key=itemgetter(0)) - 1
+        first = self.samples[at_start if at_start >= 0 else lo][1]
+        return round(peak, 1), round(first, 1)
 
     def __enter__(self) -> RssSampler:
         self._t0 = time.perf_counter()
@@ -226,8 +237,9 @@ def _one_size(
                     shutil.copytree(pristine, dirs.root)
                 say(f"increment {size:,}: history restored for repeat {i + 1}/{options.repeat}")
             # a copied history is gigabytes of dirty page cache (~2.3 GB after an 11 GB copy
-            # at 5M), written back whenever DuckDB's first checkpoint syncs the file: flush
-            # it before the clock runs, as a scheduled run finds its warehouse long on disk
+            # at 5M), which DuckDB's first checkpoint would write back on the clock: flush it
+            # first, as a scheduled run finds its warehouse long on disk (measured back to
+            # back at 5M it changed nothing visible: docs/performance.md, twentieth round)
             _flush_to_disk()
             child = _stages_in_fresh_process(server.base_url, dirs.root, "increment")
             inc = {name: StageRun(**run) for name, run in child["stages"].items()}
