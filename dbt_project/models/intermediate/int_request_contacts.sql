@@ -7,6 +7,11 @@
 -- took 60 s at 5M contacts; the two statements took 27 s (docs/dbt.md, "Stable numbering").
 --
 -- Incremental: a build replaces the contacts of int_request_scope_requests, whole requests.
+-- On a full build, or when the table is created now, that is every contact and the filter is
+-- left out: the inner join to int_contacts_identified keeps the same rows, and the two
+-- semi-joins each held a hash table of every contact_id, which at 5M contacts did not fit a
+-- 768MB cap (docs/dbt.md, "Memory").
+{% set full = not is_incremental() or identity_scope_is_full() %}
 -- depends_on: {{ ref('int_identity_build') }}
 {{
     config(
@@ -31,11 +36,11 @@ links as not materialized (
 linked_contacts as (
     select contact_a as contact_id, node_a as contact_node,
     from links
-    where contact_a in (select contact_id from scope)
+    {% if not full %}where contact_a in (select contact_id from scope){% endif %}
     union
     select contact_b as contact_id, node_b as contact_node,
     from links
-    where contact_b in (select contact_id from scope)
+    {% if not full %}where contact_b in (select contact_id from scope){% endif %}
 ),
 
 contacts as (
