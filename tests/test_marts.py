@@ -352,6 +352,79 @@ def test_mart_equals_an_independent_recompute_on_the_demo_pipeline(
     assert_same(mart, _mart(metrics_demo_warehouse, mart), expected)
 
 
+def expect_requests(f: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """fct_requests (model spec section 4) from fct_contacts and fct_survey_responses: each
+    request described by its contacts in (started_at, contact_id) order."""
+    stages = pd.read_csv(DBT_PROJECT_DIR / "seeds" / "topics.csv")
+    stage_of = dict(zip(stages["topic"], stages["journey_stage"], strict=True))
+    answered = f["fct_survey_responses"].groupby("request_id")["answered_at"].min()
+    c = f["fct_contacts"].sort_values(["request_id", "started_at", "contact_id"])
+    rows = []
+    for request_id, g in c.groupby("request_id", sort=False):
+        resolved = g["resolved"].fillna(False).astype(bool)
+        inbound = g[g["direction"] == "inbound"]
+        mapped = g.loc[g["topic"] != "unmapped", "topic"]
+        customers = g["customer_id"].dropna()
+        costs = g["cost"].astype(float)
+        first_inbound = inbound.iloc[0] if len(inbound) else None
+        resolved_at = g.loc[resolved, "ended_at"].iloc[0] if resolved.any() else pd.NaT
+        opened_at = g["started_at"].min()
+        topic = mapped.iloc[0] if len(mapped) else "unmapped"
+        channels = g["channel"].nunique()
+        rows.append(
+            {
+                "request_id": request_id,
+                "customer_id": customers.iloc[0] if len(customers) else None,
+                "topic": topic,
+                "journey_stage": stage_of.get(topic),
+                "opened_at": opened_at,
+                "first_channel": g["channel"].iloc[0],
+                "last_channel": g["channel"].iloc[-1],
+                "contacts": len(g),
+                "channels": channels,
+                "cross_channel": channels > 1,
+                # the first inbound contact's, unanswered included: not the next answer
+                "first_response_seconds": np.nan
+                if first_inbound is None or pd.isna(first_inbound["first_response_at"])
+                else (
+                    first_inbound["first_response_at"] - first_inbound["started_at"]
+                ).total_seconds(),
+                "resolved": bool(resolved.any()),
+                "resolved_at": resolved_at,
+                "resolution_seconds": np.nan
+                if pd.isna(resolved_at)
+                else (resolved_at - opened_at).total_seconds(),
+                "fcr": len(g) == 1 and bool(resolved.any()),
+                "cost": costs.sum(),
+                "avoidable_cost": costs.iloc[1:].sum(),
+                "followed_up_at": answered.get(request_id, pd.NaT),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def test_fct_requests_equals_an_independent_recompute_on_the_demo_pipeline(
+    metrics_demo_warehouse: Path,
+) -> None:
+    facts = _facts(metrics_demo_warehouse)
+    expected = expect_requests(facts).sort_values("request_id").reset_index(drop=True)
+    actual = facts["fct_requests"].sort_values("request_id").reset_index(drop=True)
+    assert list(actual.columns) == list(expected.columns)
+    assert len(actual) == len(expected) > 100
+    for column in expected.columns:
+        a, e = actual[column], expected[column]
+        if column.endswith(("_seconds", "cost")):
+            np.testing.assert_allclose(
+                a.to_numpy(dtype=float, na_value=np.nan),
+                e.to_numpy(dtype=float, na_value=np.nan),
+                rtol=1e-9,
+                equal_nan=True,
+                err_msg=f"fct_requests.{column}",
+            )
+        else:
+            assert a.astype(str).tolist() == e.astype(str).tolist(), f"fct_requests.{column}"
+
+
 # --- the rules the recomputation cannot see ------------------------------------------------
 
 

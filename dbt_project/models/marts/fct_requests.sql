@@ -40,24 +40,6 @@ ordered as (
     from contacts
 ),
 
-first_inbound as (
-    select
-        request_id,
-        {{ seconds_between('started_at', 'first_response_at') }} as first_response_seconds,
-    from ordered
-    where direction = 'inbound'
-    qualify row_number() over (partition by request_id order by started_at, contact_id) = 1
-),
-
-first_resolution as (
-    select
-        request_id,
-        ended_at as resolved_at,
-    from ordered
-    where resolved
-    qualify row_number() over (partition by request_id order by started_at, contact_id) = 1
-),
-
 follow_ups as (
     select
         request_id,
@@ -83,6 +65,13 @@ aggregated as (
         bool_or(coalesce(resolved, false)) as resolved,
         sum(cost) as cost,
         sum(cost) filter (where position > 1) as avoidable_cost,
+        -- the first inbound and the first resolved contact (arg_min_null: a NULL value is
+        -- the answer, where arg_min would skip to the next contact). In this one aggregate,
+        -- not two more windows over `ordered`: at 5M contacts 20.4 s -> 11.9 s (docs/dbt.md)
+        arg_min_null(
+            {{ seconds_between('started_at', 'first_response_at') }}, position
+        ) filter (where direction = 'inbound') as first_response_seconds,
+        arg_min_null(ended_at, position) filter (where resolved) as resolved_at,
     from ordered
     group by request_id
 ),
@@ -99,10 +88,10 @@ final as (
         aggregated.contacts,
         aggregated.channels,
         aggregated.channels > 1 as cross_channel,
-        first_inbound.first_response_seconds,
+        aggregated.first_response_seconds,
         aggregated.resolved,
-        first_resolution.resolved_at,
-        {{ seconds_between('aggregated.opened_at', 'first_resolution.resolved_at') }}
+        aggregated.resolved_at,
+        {{ seconds_between('aggregated.opened_at', 'aggregated.resolved_at') }}
             as resolution_seconds,
         aggregated.contacts = 1 and aggregated.resolved as fcr,
         aggregated.cost::decimal(18, 4) as cost,
@@ -111,10 +100,6 @@ final as (
     from aggregated
     left join topics
         on aggregated.topic = topics.topic
-    left join first_inbound
-        on aggregated.request_id = first_inbound.request_id
-    left join first_resolution
-        on aggregated.request_id = first_resolution.request_id
     left join follow_ups
         on aggregated.request_id = follow_ups.request_id
 )
