@@ -16,7 +16,7 @@ from typing import Any
 import duckdb
 import pytest
 from harmonia.bench.dlt_compare import compare, failure_text, plan_source
-from harmonia.bench.history import HistoryOptions, dbt_summary, run_history
+from harmonia.bench.history import HistoryOptions, _load_note, dbt_summary, run_history
 from harmonia.bench.run import (
     ALL_STAGES,
     PEAK_RSS_NODES,
@@ -345,6 +345,11 @@ def test_a_saved_history_is_reused_for_the_same_world_only_and_a_failed_run_is_k
     # the same increment over the same history reads and lands the same records
     assert again["increment"]["extract"]["records"] == first["increment"]["extract"]["records"]
     assert again["landing_rows_after"] == first["landing_rows_after"]
+
+    # at 5M the load's RSS target says when the load is a saved one, not this run's
+    assert _load_note(5_000_000, True, 1_753.0, saved).startswith(f"the load saved in {saved}")
+    assert _load_note(5_000_000, True, 1_753.0, None) == ""
+    assert _load_note(200, False, 1_753.0, saved) == "largest: 200"
 
     with pytest.raises(ValueError, match="not of"):
         run_history(

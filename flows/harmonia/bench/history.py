@@ -575,11 +575,7 @@ def run_history(options: HistoryOptions, say: Callable[[str], None] = print) -> 
                 "status": ("met" if load_peak <= TARGET_PEAK_RSS_MIB else "not met")
                 if at_5m and load_peak is not None
                 else "not measured",
-                "note": f"largest: {sizes[-1]:,}"
-                if not at_5m
-                else "saved before the load had a process of its own"
-                if load_peak is None
-                else "",
+                "note": _load_note(sizes[-1], at_5m, load_peak, options.history_from),
             },
         ],
     }
@@ -587,6 +583,18 @@ def run_history(options: HistoryOptions, say: Callable[[str], None] = print) -> 
         options.out.parent.mkdir(parents=True, exist_ok=True)
         options.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     return result
+
+
+def _load_note(size: int, at_5m: bool, load_peak: float | None, saved: Path | None) -> str:
+    """The load-RSS target's note. From --history-from the load is the saved history's, taken
+    by whatever code and DuckDB caps saved it, not by this run: the note says so."""
+    if not at_5m:
+        return f"largest: {size:,}"
+    if load_peak is None:
+        return "saved before the load had a process of its own"
+    if saved is not None:
+        return f"the load saved in {saved}, not this run's (its code and caps may differ)"
+    return ""
 
 
 def print_history(result: dict[str, Any]) -> None:
