@@ -6,7 +6,8 @@ Every mart is rebuilt here in pandas/numpy straight from the spec's wording, rea
 (``metrics_edge_warehouse``: reporting timezone America/Sao_Paulo, empty denominators) and the
 demo world through the real pipeline (``metrics_demo_warehouse``: UTC). Also: null rates are SQL
 NULL (not 0, not NaN), the contracts reject a wrong type, every column is documented, the
-exposures cover the marts, and the marts hold no e-mail or phone.
+exposures cover the marts, and the marts hold no e-mail or phone. ``fct_requests`` itself is
+recomputed from ``fct_contacts`` the same way on the demo pipeline.
 """
 
 from __future__ import annotations
@@ -362,12 +363,13 @@ def expect_requests(f: dict[str, pd.DataFrame]) -> pd.DataFrame:
     rows = []
     for request_id, g in c.groupby("request_id", sort=False):
         resolved = g["resolved"].fillna(False).astype(bool)
+        any_resolved = bool(resolved.any())
         inbound = g[g["direction"] == "inbound"]
         mapped = g.loc[g["topic"] != "unmapped", "topic"]
         customers = g["customer_id"].dropna()
         costs = g["cost"].astype(float)
         first_inbound = inbound.iloc[0] if len(inbound) else None
-        resolved_at = g.loc[resolved, "ended_at"].iloc[0] if resolved.any() else pd.NaT
+        resolved_at = g.loc[resolved, "ended_at"].iloc[0] if any_resolved else pd.NaT
         opened_at = g["started_at"].min()
         topic = mapped.iloc[0] if len(mapped) else "unmapped"
         channels = g["channel"].nunique()
@@ -389,12 +391,12 @@ def expect_requests(f: dict[str, pd.DataFrame]) -> pd.DataFrame:
                 else (
                     first_inbound["first_response_at"] - first_inbound["started_at"]
                 ).total_seconds(),
-                "resolved": bool(resolved.any()),
+                "resolved": any_resolved,
                 "resolved_at": resolved_at,
                 "resolution_seconds": np.nan
                 if pd.isna(resolved_at)
                 else (resolved_at - opened_at).total_seconds(),
-                "fcr": len(g) == 1 and bool(resolved.any()),
+                "fcr": len(g) == 1 and any_resolved,
                 "cost": costs.sum(),
                 "avoidable_cost": costs.iloc[1:].sum(),
                 "followed_up_at": answered.get(request_id, pd.NaT),

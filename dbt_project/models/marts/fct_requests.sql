@@ -67,7 +67,8 @@ aggregated as (
         sum(cost) filter (where position > 1) as avoidable_cost,
         -- the first inbound and the first resolved contact (arg_min_null: a NULL value is
         -- the answer, where arg_min would skip to the next contact). In this one aggregate,
-        -- not two more windows over `ordered`: at 5M contacts 20.4 s -> 11.9 s (docs/dbt.md)
+        -- not two more windows over `ordered`: at 5M contacts 20.4 s -> 11.9 s
+        -- (docs/performance.md, twenty-first round)
         arg_min_null(
             {{ seconds_between('started_at', 'first_response_at') }}, position
         ) filter (where direction = 'inbound') as first_response_seconds,
