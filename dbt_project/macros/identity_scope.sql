@@ -161,6 +161,16 @@
     {{ return(result.columns[0].values()[0]) }}
 {%- endmacro %}
 
+{% macro writes_every_row() -%}
+    {#- Whether the incremental model being built writes every row this time: its table is
+        created now, or the chains build in full (identity_scope_is_full). Its scope is then
+        every row, and a model leaves its scope filters out: each `in (select ...)` built a
+        hash table of every key for nothing (docs/performance.md, "Twenty-second round").
+        is_incremental() comes first so that a dbt unit test of the table build (which
+        overrides it to false) never queries int_identity_build. -#}
+    {{ return(not is_incremental() or identity_scope_is_full()) }}
+{%- endmacro %}
+
 {% macro built_is_full() -%}
     {#- int_identity_build.is_full, read from the table as built (a test must not ref() it)
         while compiling, just before the node runs; identity_scope_is_full reads it through

@@ -7,6 +7,10 @@
 -- Incremental: a build replaces the contacts of int_identity_scope_contacts. Their
 -- identifiers come from int_identity_scope_observations when the contact is there (as it is
 -- now), else from int_identifiers_observed (the contact did not change since that build).
+-- On a full build, or when the table is created now, the scope is every contact and its
+-- filters are left out (as in int_request_contacts): each built a hash table of every
+-- contact_id for nothing.
+{% set full = writes_every_row() %}
 -- depends_on: {{ ref('int_identity_build') }}
 {{
     config(
@@ -25,17 +29,17 @@ scope as not materialized (
 contacts as (
     select *
     from {{ ref('int_contacts_unioned') }}
-    where contact_id in (select contact_id from scope)
+    {% if not full %}where contact_id in (select contact_id from scope){% endif %}
 ),
 
 scope_observations as (
     select record_key, identifier_key,
     from {{ ref('int_identity_scope_observations') }}
     where record_kind = 'contact'
-        and record_key in (select contact_id from scope)
+        {% if not full %}and record_key in (select contact_id from scope){% endif %}
 ),
 
-{% if is_incremental() and not identity_scope_is_full() %}
+{% if not full %}
 
 last_observed as (
     select * from {{ built_relation('int_identifiers_observed') }}

@@ -4,8 +4,11 @@
 -- md5(contact_id).
 --
 -- Incremental: a build replaces the contacts of int_request_scope_requests, which holds every
--- contact whose row (int_identity_scope_contacts) or request can have changed.
+-- contact whose row (int_identity_scope_contacts) or request can have changed: every
+-- contact on a full build, when the filter is left out (macro writes_every_row).
+{% set full = writes_every_row() %}
 -- depends_on: {{ ref('int_identity_build') }}
+-- depends_on: {{ ref('int_request_scope_requests') }}
 {{
     config(
         materialized='incremental',
@@ -19,7 +22,9 @@ with
 contacts as (
     select *
     from {{ ref('int_contacts_identified') }}
+    {% if not full -%}
     where contact_id in (select contact_id from {{ ref('int_request_scope_requests') }})
+    {%- endif %}
 ),
 
 request_contacts as (

@@ -4,8 +4,12 @@
 -- the contacts: together they held more than a 1GB DuckDB cap at 5M contacts, apart each
 -- takes under half (docs/dbt.md, "Memory").
 --
--- Incremental: a build replaces the customers of int_identity_scope_customers.
+-- Incremental: a build replaces the customers of int_identity_scope_customers. On a full
+-- build that is every customer, and the filter is only that a node has one (macro
+-- writes_every_row).
+{% set full = writes_every_row() %}
 -- depends_on: {{ ref('int_identity_build') }}
+-- depends_on: {{ ref('int_identity_scope_customers') }}
 {{
     config(
         materialized='incremental',
@@ -19,7 +23,11 @@ with
 clustered as (
     select *
     from {{ ref('int_identifiers_clustered') }}
+    {% if full -%}
+    where customer_id is not null
+    {%- else -%}
     where customer_id in (select customer_id from {{ ref('int_identity_scope_customers') }})
+    {%- endif %}
 ),
 
 final as (

@@ -4,7 +4,9 @@
 -- nodes get no label.
 --
 -- Incremental: a build replaces the rows of int_identity_scope_clusters, which holds every
--- node of each component it touches, so the smallest key is taken over whole components.
+-- node of each component it touches, so the smallest key is taken over whole components. On
+-- a full build that is every node, and the filter is left out (macro writes_every_row).
+{% set full = writes_every_row() %}
 -- depends_on: {{ ref('int_identity_build') }}
 {{
     config(
@@ -35,7 +37,7 @@ scoped as (
     from screened
     left join components
         on screened.node_id = components.node_id
-    where screened.identifier_key in (select identifier_key from scope)
+    {% if not full %}where screened.identifier_key in (select identifier_key from scope){% endif %}
 ),
 
 clustered as (

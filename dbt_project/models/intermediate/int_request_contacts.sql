@@ -11,7 +11,7 @@
 -- left out: the inner join to int_contacts_identified keeps the same rows, and the two
 -- semi-joins each held a hash table of every contact_id, which at 5M contacts did not fit a
 -- 768MB cap (docs/dbt.md, "Memory").
-{% set full = not is_incremental() or identity_scope_is_full() %}
+{% set full = writes_every_row() %}
 -- depends_on: {{ ref('int_identity_build') }}
 {{
     config(

@@ -11,7 +11,10 @@
 --
 -- Incremental: a build replaces the links with an end in int_request_scope_contacts,
 -- computed over every contact of those contacts' customers and refs (the stars and islands
--- they sit in), keeping the links with an end in scope. Any other link is unchanged.
+-- they sit in), keeping the links with an end in scope. Any other link is unchanged. On a
+-- full build, or when the table is created now, the scope is every contact and its filters
+-- are left out (as in int_request_contacts).
+{% set full = writes_every_row() %}
 -- depends_on: {{ ref('int_identity_build') }}
 {{
     config(
@@ -41,14 +44,16 @@ contacts as (
     select
         contact_id,
         {{ node_id('contact_id') }} as contact_node,
-        contact_id in (select contact_id from scope) as in_scope,
+        {{ 'true' if full else 'contact_id in (select contact_id from scope)' }} as in_scope,
         customer_id,
         topic,
         request_ref,
         started_at,
     from all_contacts
+    {% if not full -%}
     where customer_id in (select customer_id from scope_keys)
         or request_ref in (select request_ref from scope_keys where request_ref is not null)
+    {%- endif %}
 ),
 
 customer_topic_steps as (

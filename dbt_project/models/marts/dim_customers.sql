@@ -3,7 +3,9 @@
 -- never contacted are customers too (contacts = 0).
 --
 -- Incremental: a build replaces the customers of int_mart_scope_customers (docs/dbt.md, "The
--- scoped identity chain", item 10).
+-- scoped identity chain", item 10). On a full build the scope is every customer and the
+-- filters are left out (macro writes_every_row): no input has a row of a customer outside it.
+{% set full = writes_every_row() %}
 -- depends_on: {{ ref('int_identity_build') }}
 {{
     config(
@@ -19,28 +21,29 @@ scope as not materialized (
     select * from {{ ref('int_mart_scope_customers') }}
 ),
 
-identifiers as (
+-- read twice: a plain copy of the table when full, which DuckDB would materialize
+identifiers as {{ 'not materialized' if full }} (
     select *
     from {{ ref('int_identifiers_aggregated_to_customers') }}
-    where customer_id in (select customer_id from scope)
+    {% if not full %}where customer_id in (select customer_id from scope){% endif %}
 ),
 
 contacts as (
     select *
     from {{ ref('fct_contacts') }}
-    where customer_id in (select customer_id from scope)
+    {% if not full %}where customer_id in (select customer_id from scope){% endif %}
 ),
 
 requests as (
     select *
     from {{ ref('fct_requests') }}
-    where customer_id in (select customer_id from scope)
+    {% if not full %}where customer_id in (select customer_id from scope){% endif %}
 ),
 
 surveys as (
     select *
     from {{ ref('fct_survey_responses') }}
-    where customer_id in (select customer_id from scope)
+    {% if not full %}where customer_id in (select customer_id from scope){% endif %}
 ),
 
 contact_activity as (

@@ -5,7 +5,9 @@
 -- int_contacts_stitched_to_requests changed (docs/dbt.md, "The scoped identity chain", items
 -- 10 and 12), and those of new survey answers (written again as they were). The
 -- channel_costs seed is in int_identity_build's settings fingerprint: a change makes the build
--- full.
+-- full. On a full build the scope is every contact and the filter is left out (macro
+-- writes_every_row).
+{% set full = writes_every_row() %}
 -- depends_on: {{ ref('int_identity_build') }}
 -- depends_on: {{ ref('int_mart_scope_contacts') }}
 {{
@@ -21,7 +23,9 @@ with
 contacts as (
     select *
     from {{ ref('int_contacts_stitched_to_requests') }}
+    {% if not full -%}
     where contact_id in (select contact_id from {{ ref('int_mart_scope_contacts') }})
+    {%- endif %}
 ),
 
 channel_costs as (

@@ -5,7 +5,11 @@
 -- (docs/dbt.md, "The scoped identity chain", item 10), numbered over all of each one's
 -- contacts; channel_switch comes from int_request_transitions (the contact before it in its
 -- request, which can be another customer's), complete for every request when this runs.
+-- On a full build, or when the table is created now, the scope is every customer and the
+-- filter is left out (17.5 -> 14.1 s alone at 5M contacts).
+{% set full = writes_every_row() %}
 -- depends_on: {{ ref('int_identity_build') }}
+-- depends_on: {{ ref('int_mart_scope_customers') }}
 {{
     config(
         materialized='incremental',
@@ -19,7 +23,9 @@ with
 contacts as (
     select *
     from {{ ref('fct_contacts') }}
+    {% if not full -%}
     where customer_id in (select customer_id from {{ ref('int_mart_scope_customers') }})
+    {%- endif %}
 ),
 
 topics as (

@@ -3,7 +3,9 @@
 --
 -- Incremental: a build replaces the requests of int_mart_scope_requests (docs/dbt.md, "The
 -- scoped identity chain", item 10), each computed over all of its contacts. The topics seed
--- is in int_identity_build's settings fingerprint.
+-- is in int_identity_build's settings fingerprint. On a full build the scope is every
+-- request and the filters are left out (macro writes_every_row).
+{% set full = writes_every_row() %}
 -- depends_on: {{ ref('int_identity_build') }}
 {{
     config(
@@ -22,7 +24,7 @@ scope as not materialized (
 contacts as (
     select *
     from {{ ref('fct_contacts') }}
-    where request_id in (select request_id from scope)
+    {% if not full %}where request_id in (select request_id from scope){% endif %}
 ),
 
 topics as (
@@ -45,7 +47,7 @@ follow_ups as (
         request_id,
         min(answered_at) as followed_up_at,
     from surveys
-    where request_id in (select request_id from scope)
+    {% if not full %}where request_id in (select request_id from scope){% endif %}
     group by request_id
 ),
 
