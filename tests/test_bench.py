@@ -10,6 +10,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,8 @@ from harmonia.bench.run import (
     PEAK_RSS_NODES,
     SLOWEST_NODES,
     BenchOptions,
+    _dlt_note,
+    _e2e_note,
     _harmonia_one_source,
     print_result,
     run_bench,
@@ -66,6 +69,21 @@ def test_bench_reports_every_stage(
     assert result["meta"]["duckdb_memory_limit"] == get_settings().duckdb_memory_limit
     assert result["meta"]["validate_duckdb_memory_limit"] == validate_memory_limit()
     assert_dbt_detail(stages["dbt"]["detail"], stages["dbt"]["runs_s"][-1])
+
+
+def test_a_target_out_of_reach_names_its_bound() -> None:
+    """The floor measured at 1M, when it alone is over 60 s, and the ceiling over dlt, when it
+    is under 10x, go into the targets' notes: the table says why a target is not met."""
+    assert "rerun with --contacts 1000000" in _e2e_note(300, False, 90.0)
+    assert _e2e_note(1_000_000, True, None) == ""
+    assert _e2e_note(1_000_000, True, 59.9) == ""
+    assert "the floor alone took 82.1 s" in _e2e_note(1_000_000, True, 82.1)
+
+    assert "--with-dlt" in _dlt_note(None)
+    within = _dlt_note({"total": {"ceiling_ratio": 12.0}})
+    assert within.startswith("per source") and "ceiling" not in within
+    assert "ceiling 4.70x" in _dlt_note({"total": {"ceiling_ratio": 4.7}})
+    assert "ceiling" not in _dlt_note({"total": {"ceiling_ratio": None}})
 
 
 def test_dlt_loads_the_same_records_per_source(prefect_harness: str, tmp_path: Path) -> None:
@@ -312,7 +330,17 @@ def test_a_saved_history_is_reused_for_the_same_world_only_and_a_failed_run_is_k
     first_landed = [r["landed"] for r in first["increment_runs"]]
     assert first_landed[0] == first_landed[1] > 0, first_landed
     # the copy is the history before the increment: fewer landed rows than after it
-    assert (saved / "h200" / "history.json").is_file()
+    manifest = json.loads((saved / "h200" / "history.json").read_text(encoding="utf-8"))
+    # what saved it: the caps the load ran under, the checkout's commit, when
+    saved_by = manifest["saved_by"]
+    assert saved_by["duckdb_memory_limit"] == get_settings().duckdb_memory_limit
+    assert saved_by["validate_duckdb_memory_limit"] == validate_memory_limit()
+    head = subprocess.run(
+        ["git", "-C", str(REPO_ROOT), "rev-parse", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
+    assert saved_by["commit"] == (head or None)
+    assert saved_by["saved_at"].startswith(str(datetime.now(UTC).year))
+    assert first["history_saved_by"] is None  # loaded by that run
     with duckdb.connect(str(saved / "h200" / "warehouse.duckdb"), read_only=True) as con:
         (rows,) = con.execute("select count(*) from landing.records").fetchone()
     assert 0 < rows < first["landing_rows_after"]
@@ -339,6 +367,7 @@ def test_a_saved_history_is_reused_for_the_same_world_only_and_a_failed_run_is_k
     increment_build = log.rsplit("Running with dbt=", 1)[1]
     assert "Unable to do partial parsing" not in increment_build
     assert again["history"] == first["history"]
+    assert again["history_saved_by"] == saved_by
     # the load's RSS comes back from the manifest too
     assert again["history_peak_rss_mib"] == first["history_peak_rss_mib"] > 0
     assert again["history_process_peak_rss_mib"] == first["history_process_peak_rss_mib"]
@@ -348,6 +377,9 @@ def test_a_saved_history_is_reused_for_the_same_world_only_and_a_failed_run_is_k
 
     # at 5M the load's RSS target says when the load is a saved one, not this run's
     assert _load_note(5_000_000, True, 1_753.0, saved).startswith(f"the load saved in {saved}")
+    note = _load_note(5_000_000, True, 1_753.0, saved, saved_by)
+    assert f"DuckDB cap {saved_by['duckdb_memory_limit']}" in note
+    assert saved_by["saved_at"] in note
     assert _load_note(5_000_000, True, 1_753.0, None) == ""
     assert _load_note(200, False, 1_753.0, saved) == "largest: 200"
 

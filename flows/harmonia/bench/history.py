@@ -33,7 +33,8 @@ full run), which is exact but slow: on the 2-core box a 1M history takes about 8
 
 So a history can be loaded once and reused: ``--save-history DIR`` copies each size's working
 directory to ``DIR/h<size>`` right after the history load (before the increment touches it)
-with a manifest, ``history.json`` (seed, size, increment share, clocks, the load's numbers);
+with a manifest, ``history.json`` (seed, size, increment share, clocks, the load's numbers,
+and what made it: when, the commit, DuckDB's caps);
 ``--history-from DIR`` starts each size from that copy instead of loading it again, after
 checking that the manifest was made for the same world (seed, size, increment share). Only
 the increment is then measured; the history's numbers are the saved ones.
@@ -67,7 +68,7 @@ from harmonia.bench.run import (
     _Server,
 )
 from harmonia.demo import WORLD_DAYS
-from harmonia.settings import get_settings, validate_memory_limit
+from harmonia.settings import REPO_ROOT, get_settings, validate_memory_limit
 
 TARGET_SCALING_RATIO = 1.3
 TARGET_PEAK_RSS_MIB = 2048.0
@@ -203,11 +204,15 @@ def _one_size(
     done = False
     try:
         if options.history_from is not None:
-            hist, load_peak = _saved_history(
+            hist, load_peak, saved_by = _saved_history(
                 options.history_from / dirs.root.name, world, info, dirs.root
             )
-            say(f"history {size:,}: copied from {options.history_from / dirs.root.name}")
+            say(
+                f"history {size:,}: copied from {options.history_from / dirs.root.name} "
+                f"({_saved_by_text(saved_by)})"
+            )
         else:
+            saved_by = None
             dirs.root.mkdir(parents=True)
             shutil.copytree(EXPECTATIONS_DIR, dirs.root / "expectations")
             server.set_clock(info["history_clock"])
@@ -269,6 +274,9 @@ def _one_size(
             if options.history_from is not None
             else ""
         ),
+        # what saved the history this run copied (--history-from): when, which commit, which
+        # DuckDB caps; null when loaded by this run or saved before manifests recorded it
+        "history_saved_by": saved_by,
         # the load's own process (harmonia.bench.stages): its resident set's peak per stage,
         # sampled; null from a history saved before the load had its own process
         "history": {
@@ -385,12 +393,53 @@ def _save_history(
     shutil.copytree(root, dest)
     manifest = {
         "world": world,
+        "saved_by": _provenance(),
         "history_clock": info["history_clock"],
         "end": info["end"],
         "history": {name: asdict(run) for name, run in hist.items()},
         "load_process_peak_rss_mib": load_peak,
     }
     (dest / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+
+
+def _provenance() -> dict[str, Any]:
+    """What a saved history's numbers were taken with: when, the commit (and whether the
+    checkout had uncommitted changes), harmonia's version and DuckDB's caps. A later run that
+    reuses the history reports the load's numbers as these, not its own."""
+    from harmonia import __version__
+
+    def git(*args: str) -> str | None:
+        try:
+            done = subprocess.run(
+                ["git", "-C", str(REPO_ROOT), *args], capture_output=True, text=True, timeout=10
+            )
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    commit = git("rev-parse", "HEAD")
+    status = git("status", "--porcelain", "--untracked-files=no") if commit else None
+    return {
+        "saved_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "commit": commit,
+        "uncommitted_changes": None if status is None else bool(status),
+        "harmonia": __version__,
+        "duckdb_memory_limit": get_settings().duckdb_memory_limit,
+        "validate_duckdb_memory_limit": validate_memory_limit(),
+    }
+
+
+def _saved_by_text(saved_by: dict[str, Any] | None) -> str:
+    """A saved history's provenance in a few words, for the log line and the load's note."""
+    if saved_by is None:
+        return "saved before manifests recorded their code and caps"
+    commit = (saved_by["commit"] or "unknown commit")[:10]
+    if saved_by["uncommitted_changes"]:
+        commit += " with uncommitted changes"
+    return (
+        f"saved {saved_by['saved_at']} at {commit}, DuckDB cap "
+        f"{saved_by['duckdb_memory_limit']} (validate {saved_by['validate_duckdb_memory_limit']})"
+    )
 
 
 def _flush_to_disk() -> None:
@@ -419,11 +468,12 @@ def dbt_summary(detail: dict[str, Any]) -> str:
 
 def _saved_history(
     src: Path, world: dict[str, Any], info: dict[str, Any], root: Path
-) -> tuple[dict[str, StageRun], float | None]:
+) -> tuple[dict[str, StageRun], float | None, dict[str, Any] | None]:
     """Copy a saved history into ``root``, ready for an increment; its numbers, after checking
-    it is this world's: per stage, and its load process's lifetime peak RSS (None when saved
+    it is this world's: per stage, its load process's lifetime peak RSS (None when saved
     before the load ran in a process of its own, whose per-stage RSS was then the benchmark
-    process's ``ru_maxrss``, carrying whatever ran before it)."""
+    process's ``ru_maxrss``, carrying whatever ran before it) and what saved it
+    (``_provenance``; None when saved before manifests recorded it)."""
     from harmonia.transform import dbt_parse
 
     manifest_path = src / MANIFEST
@@ -446,7 +496,7 @@ def _saved_history(
     # that stays put, or than a history loaded in this run): parse once here, untimed
     dbt_parse(_Dirs(root).warehouse, target_path=root / "target")
     hist = {name: StageRun(**run) for name, run in manifest["history"].items()}
-    return hist, manifest.get("load_process_peak_rss_mib")
+    return hist, manifest.get("load_process_peak_rss_mib"), manifest.get("saved_by")
 
 
 def _history_peak(hist: dict[str, StageRun], load_peak: float | None) -> float | None:
@@ -575,7 +625,9 @@ def run_history(options: HistoryOptions, say: Callable[[str], None] = print) -> 
                 "status": ("met" if load_peak <= TARGET_PEAK_RSS_MIB else "not met")
                 if at_5m and load_peak is not None
                 else "not measured",
-                "note": _load_note(sizes[-1], at_5m, load_peak, options.history_from),
+                "note": _load_note(
+                    sizes[-1], at_5m, load_peak, options.history_from, runs[-1]["history_saved_by"]
+                ),
             },
         ],
     }
@@ -585,15 +637,22 @@ def run_history(options: HistoryOptions, say: Callable[[str], None] = print) -> 
     return result
 
 
-def _load_note(size: int, at_5m: bool, load_peak: float | None, saved: Path | None) -> str:
+def _load_note(
+    size: int,
+    at_5m: bool,
+    load_peak: float | None,
+    saved: Path | None,
+    saved_by: dict[str, Any] | None = None,
+) -> str:
     """The load-RSS target's note. From --history-from the load is the saved history's, taken
-    by whatever code and DuckDB caps saved it, not by this run: the note says so."""
+    by whatever code and DuckDB caps saved it, not by this run: the note says so, and names
+    them when the manifest recorded them."""
     if not at_5m:
         return f"largest: {size:,}"
     if load_peak is None:
         return "saved before the load had a process of its own"
     if saved is not None:
-        return f"the load saved in {saved}, not this run's (its code and caps may differ)"
+        return f"the load saved in {saved}, not this run's ({_saved_by_text(saved_by)})"
     return ""
 
 
