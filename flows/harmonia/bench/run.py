@@ -877,9 +877,14 @@ def _summarize(
     targets.append(
         _target(
             "incremental (~1 %) over a full run",
-            f"<= {TARGET_INCREMENTAL_RATIO:.0%}",
+            f"<= {TARGET_INCREMENTAL_RATIO:.0%} at {TARGET_E2E_CONTACTS:,} contacts",
             inc_ratio,
-            None if inc_ratio is None else inc_ratio <= TARGET_INCREMENTAL_RATIO,
+            # the increment is 1 % of a 1M history; in a smaller world the run's fixed
+            # costs (dbt's start, its 228 nodes) outweigh its records and say nothing of it
+            None if inc_ratio is None or not at_size else inc_ratio <= TARGET_INCREMENTAL_RATIO,
+            ""
+            if at_size
+            else f"measured at {info['contacts']:,} contacts: rerun with --contacts 1000000",
         )
     )
     dlt = _dlt_summary(dlt_runs) if dlt_runs else None
