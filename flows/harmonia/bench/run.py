@@ -690,12 +690,17 @@ def _median_stage(runs: list[StageRun]) -> dict[str, Any]:
     return out
 
 
+def _size_note(contacts: int, at_size: bool) -> str:
+    """The note of a target judged only in a 1M world, when this one is smaller."""
+    return "" if at_size else f"measured at {contacts:,} contacts: rerun with --contacts 1000000"
+
+
 def _e2e_note(contacts: int, at_size: bool, floor_s: float | None) -> str:
     """The 1M end-to-end target's note: how to measure it at size, or, when the floor measured
     at size takes longer than the whole target, that no extractor meets it on these endpoints
     and this machine (the floor only fetches the pages and reads them)."""
     if not at_size:
-        return f"measured at {contacts:,} contacts: rerun with --contacts 1000000"
+        return _size_note(contacts, at_size)
     if floor_s is not None and floor_s > TARGET_E2E_SECONDS:
         return (
             f"the floor alone took {floor_s:.1f} s: a bare requests loop fetching these pages "
@@ -882,9 +887,7 @@ def _summarize(
             # the issue's increment is 1 % of a 1M history; in a smaller world the run's fixed
             # costs (dbt's start, its 228 nodes) outweigh its records and say nothing of it
             None if inc_ratio is None or not at_size else inc_ratio <= TARGET_INCREMENTAL_RATIO,
-            ""
-            if at_size
-            else f"measured at {info['contacts']:,} contacts: rerun with --contacts 1000000",
+            _size_note(info["contacts"], at_size),
         )
     )
     dlt = _dlt_summary(dlt_runs) if dlt_runs else None
